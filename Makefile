@@ -1,0 +1,33 @@
+# lfn2_ros developer entry points. `make test` is what CI runs (.ci/run).
+SHELL := /bin/bash
+WITH_ENV := scripts/with_env
+# One torch thread: the 2-core CI machines are shared and 2-thread torch stalls under load.
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: setup test lint demo ext check-cuda bench clean
+
+setup:
+	scripts/setup_env.sh
+
+test: setup
+	$(WITH_ENV) python -m pytest test -q -p no:cacheprovider
+	$(WITH_ENV) ruff check .
+
+lint: setup
+	$(WITH_ENV) ruff check .
+
+demo: setup
+	$(WITH_ENV) python -m lfn2_ros.node.demo
+
+ext: setup
+	$(WITH_ENV) python scripts/build_ext.py
+
+check-cuda:
+	scripts/check_cuda.sh
+
+bench: setup
+	$(WITH_ENV) python benchmarks/bench_correlation.py
+	$(WITH_ENV) python benchmarks/bench_model.py
+
+clean:
+	rm -rf build install log demo_out
