@@ -20,7 +20,8 @@ import sysconfig
 import numpy
 
 PYTHON_INCLUDE = re.compile(r'/opt/python/cp3\d+-cp3\d+/include/python3\.\d+')
-NUMPY_INCLUDE = re.compile(r'/opt/python/cp3\d+-cp3\d+/lib/python3\.\d+/site-packages/numpy/(?:_core|core)/include')
+NUMPY_INCLUDE = re.compile(
+    r'/opt/python/cp3\d+-cp3\d+/lib/python3\.\d+/site-packages/numpy/(?:_core|core)/include')
 
 
 def patch(prefix: pathlib.Path) -> int:

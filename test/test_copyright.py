@@ -19,7 +19,8 @@ def _sources():
 
 @pytest.mark.linter
 def test_every_python_file_has_the_licence_header():
-    missing = [str(p.relative_to(REPO)) for p in _sources() if HEADER not in p.read_text().split('\n', 3)[0:3]]
+    missing = [str(p.relative_to(REPO)) for p in _sources()
+               if HEADER not in p.read_text().split('\n', 3)[0:3]]
     assert not missing, f'files without "{HEADER}": {missing}'
 
 
