@@ -1,0 +1,183 @@
+# Copyright 2026 The lfn2_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Frame pairing rules and the one-slot "latest frame" buffer between callback and worker.
+
+Pure Python (no ROS types), so the rules are tested without a graph.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+__all__ = ['Frame', 'FramePairer', 'LatestSlot', 'PairDecision']
+
+T = TypeVar('T')
+
+
+@dataclass
+class Frame:
+    """One decoded input frame.
+
+    Attributes:
+        image: (H, W, 3) uint8 BGR.
+        stamp_ns: acquisition stamp of the input header, ns.
+        encoding: encoding of the input message (a change restarts pairing).
+        header: the input ``std_msgs/Header`` (opaque here), copied into the outputs.
+        received_ns: monotonic receive time, ns (for input-rate statistics).
+        frames_skipped: frames dropped after the previously consumed frame; set by :class:`LatestSlot`.
+
+    """
+
+    image: np.ndarray
+    stamp_ns: int
+    encoding: str
+    header: Any = None
+    received_ns: int = 0
+    frames_skipped: int = field(default=0)
+
+
+@dataclass(frozen=True)
+class PairDecision:
+    """Outcome of :meth:`FramePairer.next`.
+
+    Attributes:
+        previous: the frame to pair with, or None when pairing (re)starts with this frame.
+        reason: why pairing restarted (None when ``previous`` is set).
+
+    """
+
+    previous: Frame | None
+    reason: str | None = None
+
+
+class FramePairer:
+    """Pairs consecutive frames and decides when a pair must not be formed.
+
+    Pairing restarts (no flow for that frame, it becomes the new previous frame) when:
+    there is no previous frame; the stamp does not advance (a bag loop or a clock reset, as
+    opencv_apps does under sim time); the gap exceeds ``max_pair_gap_s``; the image size or the
+    encoding changes.
+
+    Args:
+        max_pair_gap_s: longest allowed interval between the two frames of a pair, s (> 0).
+
+    """
+
+    def __init__(self, max_pair_gap_s: float) -> None:
+        self.max_pair_gap_s = max_pair_gap_s
+        self._previous: Frame | None = None
+
+    @property
+    def max_pair_gap_s(self) -> float:
+        """Longest allowed interval between the two frames of a pair, s."""
+        return self._max_pair_gap_s
+
+    @max_pair_gap_s.setter
+    def max_pair_gap_s(self, value: float) -> None:
+        if not value > 0:
+            raise ValueError(f'max_pair_gap_s must be > 0, got {value!r}')
+        self._max_pair_gap_s = float(value)
+
+    @property
+    def previous(self) -> Frame | None:
+        """The stored previous frame."""
+        return self._previous
+
+    def next(self, frame: Frame) -> PairDecision:
+        """Take the next frame; it becomes the stored previous frame.
+
+        Args:
+            frame: the new frame.
+
+        Returns:
+            The frame to pair it with, or the reason pairing restarts.
+
+        """
+        prev, self._previous = self._previous, frame
+        if prev is None:
+            return PairDecision(None, 'first frame')
+        if frame.stamp_ns <= prev.stamp_ns:
+            back_s = (prev.stamp_ns - frame.stamp_ns) / 1e9
+            return PairDecision(None, f'stamp did not advance (went back by {back_s:.3f} s)')
+        gap_s = (frame.stamp_ns - prev.stamp_ns) / 1e9
+        if gap_s > self._max_pair_gap_s:
+            return PairDecision(None, f'gap {gap_s:.3f} s exceeds max_pair_gap {self._max_pair_gap_s:.3f} s')
+        if frame.image.shape != prev.image.shape:
+            return PairDecision(None, f'size changed from {prev.image.shape[:2]} to {frame.image.shape[:2]}')
+        if frame.encoding != prev.encoding:
+            return PairDecision(None, f'encoding changed from {prev.encoding} to {frame.encoding}')
+        return PairDecision(prev)
+
+    def reset(self) -> None:
+        """Drop the stored frame."""
+        self._previous = None
+
+
+class LatestSlot(Generic[T]):
+    """Thread-safe one-item buffer: a new item replaces an unconsumed one, which counts as dropped.
+
+    The producer (subscription callback) never blocks; the consumer (inference worker) waits. Memory
+    holds at most one pending item however slow the consumer is.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: T | None = None
+        self._dropped_since_take = 0
+        self._closed = False
+        self.dropped_total = 0
+        """Items replaced before being consumed, or counted with :meth:`count_dropped`."""
+
+    def put(self, item: T) -> bool:
+        """Store ``item``; returns True if it replaced an unconsumed item (counted as dropped)."""
+        with self._cond:
+            replaced = self._item is not None
+            if replaced:
+                self._count(1)
+            self._item = item
+            self._cond.notify()
+            return replaced
+
+    def count_dropped(self, count: int = 1) -> None:
+        """Count frames dropped before reaching the slot (rate limit), as skipped for the next item."""
+        with self._cond:
+            self._count(count)
+
+    def _count(self, count: int) -> None:
+        self._dropped_since_take += count
+        self.dropped_total += count
+
+    def take(self, timeout_s: float | None = None) -> tuple[T, int] | None:
+        """Wait for an item and remove it.
+
+        Args:
+            timeout_s: longest wait, s; None waits until an item arrives or :meth:`close`.
+
+        Returns:
+            ``(item, dropped)``: ``dropped`` counts items dropped since the previous take; None on
+            timeout or after :meth:`close`.
+
+        """
+        with self._cond:
+            self._cond.wait_for(lambda: self._item is not None or self._closed, timeout_s)
+            if self._item is None or self._closed:
+                return None
+            item, self._item = self._item, None
+            dropped, self._dropped_since_take = self._dropped_since_take, 0
+            return item, dropped
+
+    def clear(self) -> None:
+        """Drop a pending item without counting it, and restart the skipped count."""
+        with self._cond:
+            self._item = None
+            self._dropped_since_take = 0
+
+    def close(self) -> None:
+        """Wake and stop every waiting consumer; later takes return None."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()

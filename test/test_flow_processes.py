@@ -1,0 +1,100 @@
+# Copyright 2026 The lfn2_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The launch scenario without launch: installed synthetic_camera and flow_node as processes over DDS.
+
+Same checks as test_flow_launch.py (which needs launch_testing): message types, stamps against the
+camera's, and the flow direction for the camera's known motion. The flow node's FlowEstimator is
+replaced by the OpenCV DIS stand-in through a test-only sitecustomize (no trained weights exist yet).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.node import Node
+from ros_fixtures import Graph, flow_array, wait_for
+from sensor_msgs.msg import Image
+
+from lfn2_msgs.msg import OpticalFlow
+from lfn2_ros.node.conversions import time_to_ns
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = ROOT / 'install' / 'lfn2_ros' / 'lib' / 'lfn2_ros'
+MOTION = (3.0, -1.0)
+
+pytestmark = pytest.mark.skipif(not (BIN / 'flow_node').exists(), reason=f'{BIN} not built (run make setup)')
+
+
+def _start(executable, *ros_args, env):
+    return subprocess.Popen([sys.executable, str(BIN / executable), '--ros-args', *ros_args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.stdout.read()
+
+
+@pytest.fixture
+def standin_env(tmp_path):
+    shutil.copy(Path(__file__).with_name('standin_sitecustomize.py'), tmp_path / 'sitecustomize.py')
+    env = dict(os.environ, LFN2_TEST_STANDIN_DIR=str(Path(__file__).parent), OMP_NUM_THREADS='1')
+    env['PYTHONPATH'] = os.pathsep.join([str(tmp_path), env.get('PYTHONPATH', '')])
+    return env
+
+
+def test_camera_and_flow_node_processes(standin_env):
+    camera = _start('synthetic_camera', '-r', 'image:=/cam/image_raw', '-p', 'width:=96', '-p', 'height:=64',
+                    '-p', 'rate:=10.0', '-p', f'motion_x:={MOTION[0]}', '-p', f'motion_y:={MOTION[1]}',
+                    '-p', 'frame_id:=cam_optical', env=standin_env)
+    flow = _start('flow_node', '-r', '__ns:=/front', '-r', 'image:=/cam/image_raw', env=standin_env)
+    graph = Graph()
+    try:
+        probe = graph.add(Node('process_probe', context=graph.context))
+        images, flows, plain, diags = {}, [], [], []
+        probe.create_subscription(Image, '/cam/image_raw', lambda m: images.__setitem__(
+            time_to_ns(m.header.stamp), m.header.frame_id), 50)
+        probe.create_subscription(OpticalFlow, '/front/optical_flow', flows.append, 50)
+        probe.create_subscription(Image, '/front/optical_flow/flow', plain.append, 50)
+        probe.create_subscription(DiagnosticArray, '/diagnostics', diags.append, 50)
+        assert wait_for(lambda: len(flows) >= 5 and len(plain) >= 5 and diags, timeout_s=60.0), (
+            _stop(flow), _stop(camera))
+        for msg in flows[:5]:
+            stamp, previous = time_to_ns(msg.header.stamp), time_to_ns(msg.previous_stamp)
+            assert stamp in images and previous in images and previous < stamp  # camera's stamps, not now()
+            assert msg.header.frame_id == 'cam_optical' and msg.flow.encoding == '32FC2'
+            field = flow_array(msg.flow)
+            assert field.shape == (64, 96, 2)
+            steps = msg.frames_skipped + 1
+            assert np.median(field[..., 0]) == pytest.approx(MOTION[0] * steps, abs=0.3)
+            assert np.median(field[..., 1]) == pytest.approx(MOTION[1] * steps, abs=0.3)
+        plain_stamps = {time_to_ns(m.header.stamp) for m in plain}
+        assert {time_to_ns(m.header.stamp) for m in flows[:4]} <= plain_stamps  # both topics carry each pair
+        status = diags[-1].status[0]
+        assert status.name == 'flow_node: optical flow'
+        assert {kv.key for kv in status.values} >= {'input rate (Hz)', 'output rate (Hz)', 'frames dropped',
+                                                    'invalid frames', 'device', 'model'}
+    finally:
+        graph.close()
+        _stop(flow)
+        _stop(camera)
+
+
+def test_flow_node_without_weights_exits_non_zero():
+    if (ROOT / 'lfn2_ros' / 'weights' / 'liteflownet2_default.pth').exists():
+        pytest.skip('default weights exist; this checks the missing-weights path')
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    proc = subprocess.run([sys.executable, str(BIN / 'flow_node')], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1  # the loader's reason is logged at FATAL

@@ -1,0 +1,81 @@
+# Copyright 2026 The lfn2_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""node/pairing.py: pairing rules and the latest-frame slot."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from lfn2_ros.node.pairing import Frame, FramePairer, LatestSlot
+
+S = 1_000_000_000
+
+
+def frame(t_s: float, shape=(4, 6, 3), encoding='bgr8') -> Frame:
+    return Frame(np.zeros(shape, np.uint8), int(t_s * S), encoding)
+
+
+def test_consecutive_frames_pair():
+    pairer = FramePairer(0.5)
+    a, b, c = frame(1.0), frame(1.1), frame(1.2)
+    assert pairer.next(a).previous is None and pairer.next(a).reason  # duplicate stamp restarts too
+    pairer.reset()
+    assert pairer.next(a).reason == 'first frame'
+    assert pairer.next(b).previous is a
+    assert pairer.next(c).previous is b
+
+
+@pytest.mark.parametrize('second, word', [
+    (frame(0.5), 'stamp'),                        # bag loop: stamp goes backwards
+    (frame(1.0), 'stamp'),                        # stamp does not advance
+    (frame(1.6), 'max_pair_gap'),                 # gap too long
+    (frame(1.1, shape=(8, 6, 3)), 'size'),        # size change
+    (frame(1.1, encoding='rgb8'), 'encoding'),    # encoding change
+])
+def test_restart_rules(second, word):
+    pairer = FramePairer(0.5)
+    pairer.next(frame(1.0))
+    decision = pairer.next(second)
+    assert decision.previous is None and word in decision.reason
+    assert pairer.previous is second  # the new frame starts the next pair
+    assert pairer.next(Frame(second.image, second.stamp_ns + S // 10, second.encoding)).previous is second
+
+
+def test_gap_is_live_and_validated():
+    pairer = FramePairer(0.5)
+    pairer.next(frame(1.0))
+    pairer.max_pair_gap_s = 2.0
+    assert pairer.next(frame(2.5)).previous is not None
+    with pytest.raises(ValueError):
+        pairer.max_pair_gap_s = 0.0
+
+
+def test_slot_keeps_latest_and_counts_drops():
+    slot = LatestSlot()
+    assert slot.put(1) is False
+    assert slot.put(2) is True
+    slot.count_dropped(3)
+    assert slot.take(0.0) == (2, 4)
+    assert slot.take(0.0) is None
+    slot.put(5)
+    assert slot.take(0.0) == (5, 0)
+    assert slot.dropped_total == 4
+    slot.put(6)
+    slot.clear()
+    assert slot.take(0.0) is None
+
+
+def test_slot_wakes_consumer_and_close():
+    slot = LatestSlot()
+    got = []
+    thread = threading.Thread(target=lambda: got.append(slot.take(5.0)))
+    thread.start()
+    slot.put('x')
+    thread.join(5.0)
+    assert got == [('x', 0)]
+    thread = threading.Thread(target=lambda: got.append(slot.take(5.0)))
+    thread.start()
+    slot.close()
+    thread.join(5.0)
+    assert got[-1] is None and not thread.is_alive()
