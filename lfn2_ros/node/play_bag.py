@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         '--wait-for-subscribers', type=float, default=0.0, metavar='S',
-        help='wait up to S seconds for a subscriber on every topic before starting (default 0)',
+        help='wait up to S seconds for a subscriber on every topic (and /clock) before starting (default 0)',
     )
     return p
 
@@ -144,7 +144,8 @@ class _Player(Node):
     def wait_for_subscribers(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if all(p.get_subscription_count() > 0 for p in self.pubs.values()):
+            pubs = [*self.pubs.values(), *([self.clock_pub] if self.clock_pub is not None else [])]
+            if all(p.get_subscription_count() > 0 for p in pubs):
                 return True
             time.sleep(0.05)
         return False

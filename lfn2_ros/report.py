@@ -1,0 +1,178 @@
+# Copyright 2026 The lfn2_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""report.html of an evaluation: summary tables and matplotlib plots embedded as PNG.
+
+Plots: per-pair EPE (with ground truth) or photometric error (without) against the pair index,
+the pooled error histogram, the runtime per pair, and a strip of example pairs (frame 1, flow
+colour coding, error map). The file is self-contained (images are base64 data URIs).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ['write_report']
+
+
+def _png(fig: object) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=90, bbox_inches='tight')
+    return 'data:image/png;base64,' + base64.b64encode(buf.getvalue()).decode('ascii')
+
+
+def _img_tag(uri: str, alt: str) -> str:
+    return f'<img src="{uri}" alt="{html.escape(alt)}">'
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return '&ndash;'
+    if isinstance(value, float):
+        return f'{value:.4g}'
+    return html.escape(str(value))
+
+
+def _split_table(metrics: Mapping) -> str:
+    head = (
+        'split', 'pairs', 'EPE all (px)', 'EPE noc (px)', 'Fl-all (%)', '>1 px (%)', '>3 px (%)', '>5 px (%)',
+        'photometric', 'photometric, zero flow', 'fb-consistent (%)', '|flow| mean (px)', '|flow| p95 (px)',
+    )
+    rows = []
+    for name, s in metrics['splits'].items():
+        gt = s.get('gt') or {}
+        a = gt.get('all') or {}
+        n = gt.get('noc') or {}
+        fb = s.get('fb_consistency') or {}
+        values = (name, s['pairs'], a.get('epe'), n.get('epe'), a.get('fl_pct'), a.get('outlier_1px_pct'),
+                  a.get('outlier_3px_pct'), a.get('outlier_5px_pct'), s['photometric']['l1_mean'],
+                  s['photometric']['l1_zero_flow_mean'], fb.get('consistent_pct'),
+                  s['flow_magnitude']['mean_px'], s['flow_magnitude']['p95_px'])
+        rows.append('<tr>' + ''.join(f'<td>{_fmt(v)}</td>' for v in values) + '</tr>')
+    return ('<table><tr>' + ''.join(f'<th>{h}</th>' for h in head) + '</tr>' + ''.join(rows) + '</table>')
+
+
+def _runtime_table(runtime: Mapping) -> str:
+    keys = (
+        'pairs', 'mean_ms', 'median_ms', 'p95_ms', 'throughput_pairs_per_s', 'wall_s',
+        'wall_throughput_pairs_per_s',
+    )
+    cells = ''.join(f'<tr><th>{k}</th><td>{_fmt(runtime.get(k))}</td></tr>' for k in keys)
+    return f'<table>{cells}</table>'
+
+
+def write_report(
+    path: str | Path,
+    metrics: Mapping,
+    rows: Sequence[Mapping],
+    strip: Sequence[Mapping],
+    accumulators: Mapping[str, object],
+) -> None:
+    """Write the HTML report.
+
+    Args:
+        path: output ``report.html``.
+        metrics: the metrics.json content.
+        rows: per-pair rows (the CSV columns).
+        strip: example pairs, each ``{'title', 'image' (H, W, 3) uint8 BGR, 'flow' (H, W, 3) uint8 BGR,
+            'error' (H, W) float (NaN = not evaluated), 'error_label'}``.
+        accumulators: :class:`lfn2_ros.metrics.MetricAccumulator` per split (for the histograms).
+
+    """
+    import matplotlib
+
+    matplotlib.use('Agg', force=False)
+    import matplotlib.pyplot as plt
+
+    has_gt = any(r.get('epe_all') is not None for r in rows)
+    key, label = ('epe_all', 'EPE (px)') if has_gt else ('photometric_l1', 'photometric error (0-255)')
+    figures = []
+
+    fig, ax = plt.subplots(figsize=(9, 3))
+    for split in dict.fromkeys(r['split'] for r in rows):
+        sel = [r for r in rows if r['split'] == split and r.get(key) is not None]
+        ax.plot([r['index'] for r in sel], [r[key] for r in sel], '.-', ms=3, lw=0.8, label=split)
+    if not has_gt:
+        sel = [r for r in rows if r.get('photometric_l1_zero_flow') is not None]
+        ax.plot([r['index'] for r in sel], [r['photometric_l1_zero_flow'] for r in sel], ':', lw=0.8,
+                color='gray', label='zero flow (baseline)')
+    ax.set_xlabel('pair')
+    ax.set_ylabel(label)
+    ax.set_title(f'{label} per pair')
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    figures.append(('per_pair', _png(fig)))
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(9, 3))
+    for split, acc in accumulators.items():
+        hist = acc.epe_hist if has_gt else acc.photo_hist
+        if hist.total:
+            edges, counts = hist.edges_counts()
+            ax.stairs(counts / max(hist.total, 1), edges, label=split)
+    ax.set_xlabel(label)
+    ax.set_ylabel('fraction of pixels')
+    ax.set_title(f'{label} histogram (all evaluated pixels)')
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    figures.append(('histogram', _png(fig)))
+    plt.close(fig)
+
+    times = [r['inference_ms'] for r in rows if r.get('inference_ms') is not None]
+    if times:
+        fig, ax = plt.subplots(figsize=(9, 2.5))
+        ax.plot(times, '.-', ms=3, lw=0.8)
+        ax.set_xlabel('pair')
+        ax.set_ylabel('ms')
+        ax.set_title('inference time per pair')
+        ax.grid(alpha=0.3)
+        figures.append(('runtime', _png(fig)))
+        plt.close(fig)
+
+    strip_html = ''
+    if strip:
+        fig, axes = plt.subplots(len(strip), 3, figsize=(10, 2.6 * len(strip)), squeeze=False)
+        for row_axes, item in zip(axes, strip, strict=True):
+            row_axes[0].imshow(item['image'][:, :, ::-1])
+            row_axes[0].set_title(f'{item["title"]}: frame 1', fontsize=8)
+            row_axes[1].imshow(item['flow'][:, :, ::-1])
+            row_axes[1].set_title('flow', fontsize=8)
+            err = np.ma.masked_invalid(np.asarray(item['error'], dtype=np.float64))
+            im = row_axes[2].imshow(err, cmap='inferno')
+            row_axes[2].set_title(item['error_label'], fontsize=8)
+            fig.colorbar(im, ax=row_axes[2], fraction=0.046, pad=0.02)
+            for a in row_axes:
+                a.axis('off')
+        strip_html = _img_tag(_png(fig), 'input / flow / error strip')
+        plt.close(fig)
+
+    inp = metrics['input']
+    title = f'lfn2_ros evaluation: {metrics["model"]}'
+    body = [
+        f'<h1>{html.escape(title)}</h1>',
+        f'<p>Input: {html.escape(inp.get("type", ""))} <code>{html.escape(str(inp.get("path")))}</code>'
+        + (f', topic <code>{html.escape(str(inp.get("topic")))}</code>' if inp.get('topic') else '')
+        + f'; {metrics["pairs"]} pairs; device {html.escape(metrics["device"])}.</p>',
+        '<h2>Metrics per split</h2>', _split_table(metrics),
+        '<h2>Runtime</h2>', _runtime_table(metrics['runtime']),
+        '<h2>Per pair</h2>', *(_img_tag(uri, name) for name, uri in figures),
+        '<h2>Examples</h2>', strip_html,
+        '<h2>Definitions</h2><ul>'
+        + ''.join(
+            f'<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>' for k, v in metrics['definitions'].items()
+        )
+        + '</ul>',
+    ]
+    style = (
+        'body{font-family:sans-serif;margin:2em;max-width:1100px}'
+        'table{border-collapse:collapse;margin:1em 0}'
+        'td,th{border:1px solid #bbb;padding:3px 8px;font-size:13px}img{max-width:100%;display:block}'
+    )
+    doc = (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+           f'<style>{style}</style></head><body>\n' + '\n'.join(body) + '\n</body></html>\n')
+    Path(path).write_text(doc, encoding='utf-8')

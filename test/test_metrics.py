@@ -1,0 +1,159 @@
+# Copyright 2026 The lfn2_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Metrics against hand-computed values on crafted predictions."""
+
+import numpy as np
+import pytest
+
+from lfn2_ros import metrics as m
+
+
+def _crafted():
+    """gt = (4, 0) everywhere; prediction errors along x: 0, 1, 2.5 / 3.5, 10, 0 px."""
+    gt = np.zeros((2, 3, 2), np.float32)
+    gt[..., 0] = 4.0
+    err = np.array([[0.0, 1.0, 2.5], [3.5, 10.0, 0.0]], np.float32)
+    pred = gt.copy()
+    pred[..., 0] += err
+    return pred, gt
+
+
+def test_endpoint_error_map_is_euclidean():
+    pred = np.array([[[3.0, 4.0]]], np.float32)
+    assert m.endpoint_error_map(pred, np.zeros_like(pred))[0, 0] == pytest.approx(5.0)
+    with pytest.raises(ValueError, match='same shape'):
+        m.endpoint_error_map(pred, np.zeros((1, 2, 2)))
+
+
+def test_gt_metrics_hand_computed():
+    pred, gt = _crafted()
+    out = m.gt_metrics(pred, gt)
+    a = out['all']
+    assert a['pixels'] == 6
+    assert a['epe'] == pytest.approx(17.0 / 6.0)
+    # Fl: EPE > 3 and > 5 % of |gt| = 0.2 -> 3.5 and 10.
+    assert a['fl_pct'] == pytest.approx(100.0 * 2 / 6)
+    assert a['outlier_1px_pct'] == pytest.approx(100.0 * 3 / 6)
+    assert a['outlier_3px_pct'] == pytest.approx(100.0 * 2 / 6)
+    assert a['outlier_5px_pct'] == pytest.approx(100.0 * 1 / 6)
+    assert out['noc'] is None
+
+
+def test_fl_needs_both_absolute_and_relative_error():
+    gt = np.array([[[100.0, 0.0], [1.0, 0.0]]], np.float32)  # |gt| = 100 and 1
+    pred = gt + np.array([[[4.0, 0.0], [4.0, 0.0]]], np.float32)  # EPE 4 at both
+    a = m.gt_metrics(pred, gt)['all']
+    # 4 > 3 px at both, but 4 < 5 % of 100: only the second pixel is an Fl outlier.
+    assert a['fl_pct'] == pytest.approx(50.0)
+    assert a['outlier_3px_pct'] == pytest.approx(100.0)
+
+
+def test_valid_and_noc_masks():
+    pred, gt = _crafted()
+    valid = np.ones((2, 3), bool)
+    valid[1, 1] = False  # drop the 10 px error
+    noc = np.array([[True, True, False], [True, True, True]])
+    out = m.gt_metrics(pred, gt, valid, noc)
+    assert out['all']['epe'] == pytest.approx(7.0 / 5.0)
+    # noc & valid = errors 0, 1, 3.5, 0
+    assert out['noc']['epe'] == pytest.approx(4.5 / 4.0)
+    assert out['noc']['pixels'] == 4
+    nan_gt = gt.copy()
+    nan_gt[0, 0] = np.nan  # non-finite ground truth is never counted
+    assert m.gt_metrics(pred, nan_gt)['all']['pixels'] == 5
+
+
+def test_photometric_error_of_exact_shift_is_zero():
+    rng = np.random.default_rng(0)
+    img2 = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    img1 = np.zeros_like(img2)
+    img1[:, :6] = img2[:, 2:]  # pixel x of frame 1 is at x + 2 in frame 2
+    flow = np.zeros((6, 8, 2), np.float32)
+    flow[..., 0] = 2.0
+    err, inside = m.photometric_error_map(img1, img2, flow)
+    assert inside[:, :6].all() and not inside[:, 6:].any()
+    assert np.abs(err[inside]).max() == 0.0
+    # Half-pixel flow: bilinear average of two neighbours.
+    flow[..., 0] = 0.5
+    warped, inside = m.warp_back(img2, flow)
+    expect = (img2[:, :-1].astype(np.float32) + img2[:, 1:]) / 2
+    np.testing.assert_allclose(warped[:, :7], expect, atol=1e-3)
+    assert not inside[:, 7].any()
+
+
+def test_fb_consistency():
+    fw = np.zeros((4, 6, 2), np.float32)
+    fw[..., 0] = 2.0
+    bw = -fw
+    ok, inside = m.fb_consistency_mask(fw, bw)
+    assert inside.sum() == 4 * 4  # targets of the last two columns leave the image
+    assert ok.sum() == 16
+    ok, _ = m.fb_consistency_mask(fw, np.zeros_like(fw))  # |f + b|^2 = 4 > 0.01 * 4 + 0.5
+    assert ok.sum() == 0
+    # Tolerance: |f + b|^2 = 0.25 < 0.5 + 0.01 * (4 + 3.0625)
+    ok, _ = m.fb_consistency_mask(fw, bw + np.array([0.5, 0.0], np.float32))
+    assert ok.sum() == 16
+
+
+def test_magnitude_and_runtime_stats():
+    flow = np.zeros((1, 4, 2), np.float32)
+    flow[0, :, 0] = [0.0, 3.0, 4.0, 0.0]
+    flow[0, 2, 1] = 3.0  # |(4, 3)| = 5
+    s = m.flow_magnitude_stats(flow)
+    assert s['mean'] == pytest.approx(2.0) and s['max'] == pytest.approx(5.0)
+    assert s['median'] == pytest.approx(1.5)
+    r = m.runtime_stats([10.0, 20.0, 30.0, 40.0])
+    assert r.mean_ms == pytest.approx(25.0)
+    assert r.median_ms == pytest.approx(25.0)
+    assert r.p95_ms == pytest.approx(38.5)
+    assert r.throughput_pairs_per_s == pytest.approx(40.0)
+    assert m.runtime_stats([]).mean_ms is None
+
+
+def test_histogram_percentiles():
+    h = m.Histogram(0.01, 100.0)
+    h.add(np.arange(1000) / 10.0)  # 0.0 .. 99.9
+    assert h.percentile(50) == pytest.approx(50.0, abs=0.1)
+    assert h.percentile(95) == pytest.approx(95.0, abs=0.1)
+    h.add(np.array([np.nan, 500.0]))  # NaN ignored, 500 overflows
+    assert h.total == 1001 and h.max_seen == 500.0
+    edges, counts = h.edges_counts(10)
+    assert counts.sum() == 1000  # the overflow value is not plotted
+    assert len(edges) == len(counts) + 1
+
+
+def test_accumulator_pools_pixels_over_pairs():
+    acc = m.MetricAccumulator()
+    pred, gt = _crafted()  # 6 px, EPE sum 17
+    img = np.zeros((2, 3, 3), np.uint8)
+    row1 = acc.add_pair(img, img, pred, gt=gt, time_ms=10.0)
+    gt2 = np.zeros((1, 2, 2), np.float32)
+    pred2 = gt2.copy()
+    pred2[..., 1] = 1.0  # 2 px, EPE sum 2
+    img2 = np.zeros((1, 2, 3), np.uint8)
+    row2 = acc.add_pair(img2, img2, pred2, gt=gt2, time_ms=30.0)
+    assert row1['epe_all'] == pytest.approx(17 / 6)
+    assert row2['epe_all'] == pytest.approx(1.0)
+    s = acc.summary()
+    assert s['pairs'] == 2 and s['pairs_with_gt'] == 2
+    assert s['gt']['all']['epe'] == pytest.approx(19.0 / 8.0)  # pooled, not (17/6 + 1) / 2
+    assert s['gt']['all']['fl_pct'] == pytest.approx(100.0 * 2 / 8)
+    assert s['runtime']['mean_ms'] == pytest.approx(20.0)
+    assert s['fb_consistency'] is None
+    assert s['photometric']['l1_zero_flow_mean'] == 0.0
+
+
+def test_accumulator_without_gt():
+    acc = m.MetricAccumulator()
+    img1 = np.full((4, 6, 3), 10, np.uint8)
+    img2 = np.full((4, 6, 3), 40, np.uint8)
+    flow = np.zeros((4, 6, 2), np.float32)
+    row = acc.add_pair(img1, img2, flow, flow_bw=flow)
+    assert row['epe_all'] is None
+    assert row['photometric_l1'] == pytest.approx(30.0)
+    assert row['fb_consistent_pct'] == pytest.approx(100.0)
+    s = acc.summary()
+    assert s['gt'] is None
+    assert s['photometric']['l1_mean'] == pytest.approx(30.0)
+    assert s['fb_consistency']['consistent_pct'] == pytest.approx(100.0)
+    assert s['flow_magnitude']['max_px'] == 0.0
