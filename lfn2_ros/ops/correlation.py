@@ -1,19 +1,128 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Public correlation op. Placeholder dispatch: the compiled extension (issue 4) plugs in here."""
+"""Public correlation op: fused warp + 7x7 local correlation + leaky ReLU, compiled on CPU and CUDA.
+
+``correlation()`` dispatches to ``torch.ops.lfn2.correlation`` (csrc/) when the compiled extension is
+available, else to the pure-PyTorch ``reference.correlation_reference`` with one warning naming the cause.
+Autograd and the fake (meta) kernels of the compiled ops are registered here, in Python (style.md section 5).
+
+Backend choice: ``LFN2_CORRELATION_BACKEND=auto|extension|reference`` (default auto: the extension if it loads
+or builds, else the reference), overridable at run time with ``set_backend()``. ``extension`` raises if the
+compiled op cannot be loaded.
+"""
 
 from __future__ import annotations
 
+import os
+import threading
+import warnings
 from typing import Optional
 
 import torch
 
-from lfn2_ros.ops.reference import correlation_reference
+BACKENDS = ('auto', 'extension', 'reference')
+
+_lock = threading.Lock()
+_backend_override: Optional[str] = None
+_registered = False
+_warned: set[str] = set()
+
+
+def set_backend(name: Optional[str]) -> None:
+    """Force the correlation backend for this process.
+
+    Args:
+        name: 'auto', 'extension', 'reference', or None to follow LFN2_CORRELATION_BACKEND again.
+
+    Raises:
+        ValueError: for an unknown name.
+
+    """
+    global _backend_override
+    if name is not None and name not in BACKENDS:
+        raise ValueError(f'backend must be one of {BACKENDS} or None, got {name!r}')
+    with _lock:
+        _backend_override = name
+        _warned.clear()
+
+
+def get_backend() -> str:
+    """Return the requested backend name ('auto', 'extension' or 'reference')."""
+    name = _backend_override
+    if name is None:
+        name = os.environ.get('LFN2_CORRELATION_BACKEND', 'auto')
+    name = name.strip().lower() or 'auto'
+    if name not in BACKENDS:
+        raise ValueError(f'LFN2_CORRELATION_BACKEND must be one of {BACKENDS}, got {name!r}')
+    return name
+
+
+def _warn_once(key: str, message: str) -> None:
+    with _lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _load_extension() -> tuple[bool, str]:
+    """Load (or build) the compiled ops and register their autograd/fake kernels once."""
+    from lfn2_ros.ops import _build
+
+    ok, message = _build.load()
+    if ok:
+        _register_python_kernels()
+    return ok, message
+
+
+def _use_extension(device: torch.device) -> bool:
+    """Decide the backend for tensors on ``device``, warning once when falling back to the reference."""
+    backend = get_backend()
+    if backend == 'reference':
+        _warn_once('forced', 'lfn2 correlation: using the pure-PyTorch reference (backend forced to '
+                   "'reference' by LFN2_CORRELATION_BACKEND or set_backend)")
+        return False
+    ok, message = _load_extension()
+    if not ok:
+        if backend == 'extension':
+            raise RuntimeError(f'lfn2 correlation: backend forced to extension but unavailable: {message}')
+        _warn_once('build', f'lfn2 correlation: compiled extension unavailable ({message}); '
+                   'falling back to the pure-PyTorch reference')
+        return False
+    if device.type == 'meta' or _has_kernel(device.type):
+        return True
+    if backend == 'extension':
+        raise RuntimeError(f'lfn2 correlation: the extension has no {device.type} kernel (built without '
+                           'CUDA? see scripts/build_ext.py)')
+    _warn_once(f'device:{device.type}', f'lfn2 correlation: the extension has no {device.type} kernel; '
+               'falling back to the pure-PyTorch reference')
+    return False
+
+
+def _has_kernel(device_type: str) -> bool:
+    return torch._C._dispatch_has_kernel_for_dispatch_key('lfn2::correlation', device_type.upper())
 
 
 def has_extension() -> bool:
-    """Return True when the compiled correlation extension is loaded."""
-    return False
+    """Return True when correlation() runs the compiled extension (loading or building it if needed)."""
+    if get_backend() == 'reference':
+        return False
+    return _load_extension()[0]
+
+
+def _check_args(f1: torch.Tensor, f2: torch.Tensor, flow: Optional[torch.Tensor], max_displacement: int,
+                stride: int, dilation_patch: int, negative_slope: float) -> None:
+    if f1.dim() != 4 or f2.shape != f1.shape:
+        raise ValueError(f'f1 and f2 must both be (N, C, H, W); got {tuple(f1.shape)} and {tuple(f2.shape)}')
+    if flow is not None and (flow.dim() != 4 or flow.shape[1] != 2 or flow.shape[0] != f1.shape[0]
+                             or flow.shape[2:] != f1.shape[2:]):
+        raise ValueError(f'flow must be (N, 2, H, W) = ({f1.shape[0]}, 2, {f1.shape[2]}, {f1.shape[3]}); '
+                         f'got {tuple(flow.shape)}')
+    if max_displacement < 0 or stride < 1 or dilation_patch < 1:
+        raise ValueError('need max_displacement >= 0, stride >= 1, dilation_patch >= 1; got '
+                         f'{max_displacement}, {stride}, {dilation_patch}')
+    if negative_slope < 0:
+        raise ValueError(f'negative_slope must be >= 0, got {negative_slope}')
 
 
 def correlation(
@@ -26,7 +135,79 @@ def correlation(
     dilation_patch: int = 1,
     negative_slope: float = 0.1,
 ) -> torch.Tensor:
-    """Leaky-ReLU'd local correlation of f1 with f2 (optionally warped by ``flow``); see reference."""
-    return correlation_reference(
-        f1, f2, flow, max_displacement=max_displacement, stride=stride,
-        dilation_patch=dilation_patch, negative_slope=negative_slope)
+    """Leaky-ReLU'd local correlation of f1 with f2, optionally warped by ``flow`` first (one fused pass).
+
+    out[n, ph*P + pw, oh, ow] = lrelu(sum_c f1[n, c, y, x] * W[n, c, y + dy, x + dx]) with y = oh*stride,
+    x = ow*stride, (dy, dx) = ((ph - md) * dilation_patch, (pw - md) * dilation_patch), P = 2*md + 1, and 0
+    where the displaced position leaves the image (mmcv Correlation, raw channel sum; spec 4.2). W is f2, or
+    with a flow mmflow's masked warp of f2 (spec 4.1): W[:, :, q] = bilinear f2 at q + flow[:, :, q], zeroed
+    when a bilinear tap would leave the image.
+
+    Args:
+        f1: (N, C, H, W) float features of the first image.
+        f2: (N, C, H, W) float features of the second image, same dtype and device.
+        flow: optional (N, 2, H, W) flow in level pixels (channel 0 = +x right, 1 = +y down).
+        max_displacement: md; the search window is P x P, P = 2*md + 1.
+        stride: output stride (2 at LiteFlowNet2's level 3).
+        dilation_patch: spacing of the displacements in pixels (2 at level 3).
+        negative_slope: leaky ReLU slope, >= 0.
+
+    Returns:
+        (N, P*P, ceil(H/stride), ceil(W/stride)) tensor of f1's dtype; differentiable w.r.t. f1, f2 and flow.
+
+    Raises:
+        ValueError: on inconsistent shapes or parameters.
+
+    """
+    _check_args(f1, f2, flow, max_displacement, stride, dilation_patch, negative_slope)
+    if flow is not None and flow.dtype != f1.dtype:
+        flow = flow.to(f1.dtype)
+    if _use_extension(f1.device):
+        return torch.ops.lfn2.correlation(f1, f2, flow, int(max_displacement), int(stride),
+                                          int(dilation_patch), float(negative_slope))
+    from lfn2_ros.ops.reference import correlation_reference
+
+    return correlation_reference(f1, f2, flow, max_displacement=max_displacement, stride=stride,
+                                 dilation_patch=dilation_patch, negative_slope=negative_slope)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Fake kernels and autograd of the compiled ops (registered once, after the library is loaded).
+
+def _fake_correlation(f1, f2, flow, max_displacement, stride, dilation_patch, negative_slope):
+    n, _, h, w = f1.shape
+    p = 2 * max_displacement + 1
+    return f1.new_empty((n, p * p, (h + stride - 1) // stride, (w + stride - 1) // stride))
+
+
+def _fake_correlation_backward(grad_out, out, f1, f2, flow, max_displacement, stride, dilation_patch,
+                               negative_slope):
+    grad_flow = torch.empty_like(flow, memory_format=torch.contiguous_format) if flow is not None \
+        else f1.new_empty((0,))
+    return (torch.empty_like(f1, memory_format=torch.contiguous_format),
+            torch.empty_like(f2, memory_format=torch.contiguous_format), grad_flow)
+
+
+def _setup_context(ctx, inputs, output):
+    f1, f2, flow, max_displacement, stride, dilation_patch, negative_slope = inputs
+    ctx.save_for_backward(f1, f2, flow, output)
+    ctx.params = (max_displacement, stride, dilation_patch, negative_slope)
+    ctx.has_flow = flow is not None
+
+
+def _backward(ctx, grad_out):
+    f1, f2, flow, out = ctx.saved_tensors
+    grad_f1, grad_f2, grad_flow = torch.ops.lfn2.correlation_backward(
+        grad_out.contiguous(), out, f1, f2, flow if ctx.has_flow else None, *ctx.params)
+    return grad_f1, grad_f2, (grad_flow if ctx.has_flow else None), None, None, None, None
+
+
+def _register_python_kernels() -> None:
+    global _registered
+    with _lock:
+        if _registered:
+            return
+        torch.library.register_fake('lfn2::correlation')(_fake_correlation)
+        torch.library.register_fake('lfn2::correlation_backward')(_fake_correlation_backward)
+        torch.library.register_autograd('lfn2::correlation', _backward, setup_context=_setup_context)
+        _registered = True
