@@ -20,14 +20,16 @@ demo: setup
 	$(WITH_ENV) python -m lfn2_ros.node.demo
 
 ext: setup
-	$(WITH_ENV) python scripts/build_ext.py
+	MAX_JOBS=1 $(WITH_ENV) python scripts/build_ext.py --check
 
 check-cuda:
 	scripts/check_cuda.sh
 
 bench: setup
-	$(WITH_ENV) python benchmarks/bench_correlation.py
+	$(WITH_ENV) python benchmarks/bench_correlation.py --threads 1 2
 	$(WITH_ENV) python benchmarks/bench_model.py
+	$(WITH_ENV) python benchmarks/bench_opencv.py
+	$(WITH_ENV) python benchmarks/bench_node.py
 
 clean:
 	rm -rf build install log demo_out
