@@ -181,3 +181,17 @@ def test_error_shape_mismatch(tmp_path):
 
 def test_checkpoint_error_is_value_error():
     assert issubclass(CheckpointError, ValueError)
+
+
+def test_ambiguous_full_model_warns_and_names_the_siblings(tmp_path):
+    import warnings as _warnings
+
+    from lfn2_ros.model import build_liteflownet2, load_checkpoint
+
+    path = tmp_path / 'weights.pth'
+    torch.save({'state_dict': build_liteflownet2('kitti').state_dict()}, path)
+    with pytest.warns(UserWarning, match='sintel_kitti'):
+        assert load_checkpoint(path).variant.alias == 'pre_M3S3R3'
+    with _warnings.catch_warnings():
+        _warnings.simplefilter('error')
+        assert load_checkpoint(path, variant='sintel_kitti').variant.alias == 'sintel_kitti'

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -110,6 +111,14 @@ def _refine_variant(arch: Variant, meta: Mapping[str, Any], path: Path) -> Varia
             variant = _variant_from_text(candidate)
         if variant is not None and _same_architecture(variant, arch):
             return variant
+    siblings = [v.alias for v in VARIANTS.values() if v is not arch and _same_architecture(v, arch)]
+    if siblings:
+        # The full-model checkpoints share every key; their test-time resize differs (the
+        # sintel_kitti config resizes to a multiple of 16, the others 64), so guessing matters.
+        warnings.warn(
+            f'{path.name}: the keys fit {arch.alias} and also {", ".join(siblings)}, and neither the '
+            f'file name nor its meta says which; using {arch.alias}. Pass variant=... (e.g. '
+            "'sintel_kitti') to get mmflow's pre-processing for the other configs", stacklevel=3)
     return arch
 
 
