@@ -6,14 +6,12 @@ Everything here uses the ``rosbags`` library, never rclpy or ``*_msgs`` packages
 runs without a ROS installation. Both storage formats (sqlite3 ``.db3`` and ``.mcap``) are read
 and written.
 
-Input images are ``sensor_msgs/Image`` (the encodings of :data:`SUPPORTED_ENCODINGS`, converted to
-uint8 BGR with the same conversions as the flow node (``lfn2_ros.node.conversions``, which follows
-cv_bridge's colour table: Bayer patterns with OpenCV's shifted names; 16-bit data keeps its high
-byte), plus a few encodings the node does not take (8UCn, 16-bit colour, Bayer 16, nv21)) or
-``sensor_msgs/CompressedImage`` (jpeg/png through ``cv2.imdecode``). Ground-truth flow is a
-``sensor_msgs/Image`` 32FC2 (or an ``lfn2_msgs/OpticalFlow``) whose header stamp equals the stamp
-of the **second** frame of its pair, the convention of ``lfn2_msgs/OpticalFlow``: flow from frame
-t-1 to frame t, stamped t.
+Input images are ``sensor_msgs/Image`` (the encodings of :data:`lfn2_ros.image_codec.ENCODINGS`) or
+``sensor_msgs/CompressedImage`` (jpeg/png), decoded to uint8 BGR by :mod:`lfn2_ros.image_codec`, the
+decoder the flow node uses too. Ground-truth flow is a ``sensor_msgs/Image`` 32FC2 (or an
+``lfn2_msgs/OpticalFlow``) whose header stamp equals the stamp of the **second** frame of its pair,
+the convention of ``lfn2_msgs/OpticalFlow``: flow from frame t-1 to frame t, stamped t. Writing
+result and test bags is :mod:`lfn2_ros.bag_writer`.
 
 Errors a user can act on raise :class:`BagError` (a ValueError) with a message naming the bag,
 topic, message index and time.
@@ -28,31 +26,29 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import cv2
 import numpy as np
-from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
+from rosbags.rosbag2 import Reader, ReaderError
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+from lfn2_ros import image_codec
 
 __all__ = [
     'COMPRESSED_IMAGE_TYPE',
     'FLOW_TOPIC',
     'IMAGE_TYPE',
+    'IMAGE_TYPES',
+    'OPTICAL_FLOW_TOPIC',
     'OPTICAL_FLOW_TYPE',
-    'SUPPORTED_ENCODINGS',
     'VIZ_TOPIC',
     'BagError',
     'BagFrame',
     'BagPair',
     'BagSource',
-    'FlowBagWriter',
-    'bgr_to_image_array',
-    'compressed_to_bgr',
+    'FlowRecord',
     'get_typestore_with_lfn2',
-    'image_to_bgr',
     'image_to_flow',
     'read_flow_bag',
     'storage_of',
-    'write_image_bag',
 ]
 
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
@@ -63,138 +59,16 @@ OPTICAL_FLOW_TOPIC = '/optical_flow'
 FLOW_TOPIC = '/optical_flow/flow'
 VIZ_TOPIC = '/optical_flow/visualization'
 
-# encoding -> (channels, numpy dtype, cv2 conversion to BGR or None). 8UC1/8UC3/8UC4 are read as
-# mono8/bgr8/bgra8 as most drivers mean them (cv_bridge itself refuses them as "not a colour format").
-_RAW_ENCODINGS: dict[str, tuple[int, str, int | None]] = {
-    'bgr8': (3, 'u1', None),
-    'rgb8': (3, 'u1', cv2.COLOR_RGB2BGR),
-    'bgra8': (4, 'u1', cv2.COLOR_BGRA2BGR),
-    'rgba8': (4, 'u1', cv2.COLOR_RGBA2BGR),
-    'mono8': (1, 'u1', cv2.COLOR_GRAY2BGR),
-    '8UC1': (1, 'u1', cv2.COLOR_GRAY2BGR),
-    '8UC3': (3, 'u1', None),
-    '8UC4': (4, 'u1', cv2.COLOR_BGRA2BGR),
-    'bgr16': (3, 'u2', None),
-    'rgb16': (3, 'u2', cv2.COLOR_RGB2BGR),
-    'bgra16': (4, 'u2', cv2.COLOR_BGRA2BGR),
-    'rgba16': (4, 'u2', cv2.COLOR_RGBA2BGR),
-    'mono16': (1, 'u2', cv2.COLOR_GRAY2BGR),
-    # cv_bridge's table: ROS names the 2x2 pattern from the top-left pixel, OpenCV from the second
-    # row/column, so rggb -> BayerBG etc.
-    'bayer_rggb8': (1, 'u1', cv2.COLOR_BayerBG2BGR),
-    'bayer_bggr8': (1, 'u1', cv2.COLOR_BayerRG2BGR),
-    'bayer_gbrg8': (1, 'u1', cv2.COLOR_BayerGR2BGR),
-    'bayer_grbg8': (1, 'u1', cv2.COLOR_BayerGB2BGR),
-    'bayer_rggb16': (1, 'u2', cv2.COLOR_BayerBG2BGR),
-    'bayer_bggr16': (1, 'u2', cv2.COLOR_BayerRG2BGR),
-    'bayer_gbrg16': (1, 'u2', cv2.COLOR_BayerGR2BGR),
-    'bayer_grbg16': (1, 'u2', cv2.COLOR_BayerGB2BGR),
-    'yuv422': (2, 'u1', cv2.COLOR_YUV2BGR_UYVY),  # sensor_msgs: UYVY
-    'uyvy': (2, 'u1', cv2.COLOR_YUV2BGR_UYVY),
-    'yuv422_yuy2': (2, 'u1', cv2.COLOR_YUV2BGR_YUY2),
-    'yuyv': (2, 'u1', cv2.COLOR_YUV2BGR_YUY2),
-}
-SUPPORTED_ENCODINGS = (*_RAW_ENCODINGS, 'nv21')
-"""Raw ``sensor_msgs/Image`` encodings that convert to BGR."""
-
 
 class BagError(ValueError):
     """A bag, topic or message the evaluator cannot use; the message says which and why."""
 
 
-# ---------------------------------------------------------------------------------- conversions
+# ---------------------------------------------------------------------------------- flow messages
 
 
 def _fmt_time(ns: int) -> str:
     return f'{ns / 1e9:.6f} s'
-
-
-def image_to_bgr(
-    encoding: str, height: int, width: int, step: int, is_bigendian: int | bool, data: bytes | np.ndarray
-) -> np.ndarray:
-    """Convert the fields of a raw ``sensor_msgs/Image`` to a BGR image.
-
-    Args:
-        encoding: ``msg.encoding``, one of :data:`SUPPORTED_ENCODINGS`.
-        height: rows.
-        width: columns.
-        step: bytes per row (>= width * bytes per pixel; padding is dropped).
-        is_bigendian: byte order of 16-bit data.
-        data: the pixel bytes (at least height * step).
-
-    Returns:
-        (height, width, 3) uint8 BGR, a new array.
-
-    Raises:
-        BagError: unsupported encoding (message lists the supported ones) or inconsistent sizes.
-
-    """
-    if encoding not in SUPPORTED_ENCODINGS:
-        raise BagError(
-            f'unsupported image encoding {encoding!r}; supported: {", ".join(SUPPORTED_ENCODINGS)} '
-            '(raw sensor_msgs/Image) and jpeg/png sensor_msgs/CompressedImage'
-        )
-    buf = np.frombuffer(memoryview(data), dtype=np.uint8) if not isinstance(data, np.ndarray) else data
-    buf = buf.reshape(-1).view(np.uint8)
-    if height <= 0 or width <= 0:
-        raise BagError(f'image has no pixels: {width}x{height}')
-    if encoding == 'nv21':
-        # Y plane then interleaved VU at half resolution: 1.5 * height rows of width bytes.
-        rows = height * 3 // 2
-        if step < width or buf.size < rows * step:
-            raise BagError(
-                f'nv21 image {width}x{height} needs {rows * step} bytes with step {step}, got {buf.size}'
-            )
-        yuv = buf[: rows * step].reshape(rows, step)[:, :width]
-        return cv2.cvtColor(np.ascontiguousarray(yuv), cv2.COLOR_YUV2BGR_NV21)
-    channels, kind, code = _RAW_ENCODINGS[encoding]
-    itemsize = 1 if kind == 'u1' else 2
-    row_bytes = width * channels * itemsize
-    if step < row_bytes:
-        raise BagError(f'{encoding} image {width}x{height}: step {step} < {row_bytes} bytes per row')
-    if buf.size < height * step:
-        raise BagError(
-            f'{encoding} image {width}x{height}: needs {height * step} bytes (step {step}), got {buf.size}'
-        )
-    rows = buf[: height * step].reshape(height, step)[:, :row_bytes]
-    dtype = np.dtype(('>' if is_bigendian else '<') + kind) if itemsize == 2 else np.dtype(np.uint8)
-    pixels = np.ascontiguousarray(rows).view(dtype).astype(dtype.newbyteorder('='), copy=False)
-    pixels = pixels.reshape(height, width, channels) if channels > 1 else pixels.reshape(height, width)
-    if itemsize == 2:
-        # As lfn2_ros.node.conversions.image_to_bgr8: keep the high byte, then convert colours.
-        pixels = (pixels >> 8).astype(np.uint8)
-    if code is not None:
-        pixels = cv2.cvtColor(np.ascontiguousarray(pixels), code)
-    return np.ascontiguousarray(pixels)
-
-
-def compressed_to_bgr(fmt: str, data: bytes | np.ndarray) -> np.ndarray:
-    """Decode a ``sensor_msgs/CompressedImage`` (jpeg or png) to BGR.
-
-    Args:
-        fmt: ``msg.format``, e.g. ``'jpeg'``, ``'png'``, ``'rgb8; jpeg compressed bgr8'``.
-        data: the compressed bytes.
-
-    Returns:
-        (H, W, 3) uint8 BGR (grey images replicated, alpha dropped, 16-bit >> 8).
-
-    Raises:
-        BagError: compressedDepth or an unknown format, or data that does not decode.
-
-    """
-    low = fmt.lower()
-    if 'compresseddepth' in low:
-        raise BagError(f'unsupported CompressedImage format {fmt!r}: depth images are not camera images')
-    if low and not any(k in low for k in ('jpeg', 'jpg', 'png', 'webp', 'tiff', 'bmp')):
-        raise BagError(f'unsupported CompressedImage format {fmt!r}; expected jpeg or png')
-    buf = np.frombuffer(memoryview(data), dtype=np.uint8) if not isinstance(data, np.ndarray) else data
-    # IMREAD_COLOR as the node's compressed_to_bgr8: grey replicated, alpha dropped, 16-bit >> 8.
-    image = cv2.imdecode(buf.reshape(-1).view(np.uint8), cv2.IMREAD_COLOR) if buf.size else None
-    if image is None or image.size == 0:
-        raise BagError(f'{fmt or "compressed"} data ({buf.size} bytes) does not decode as an image')
-    if 'compressed rgb' in low:  # the transport stored RGB order (image_transport writes bgr)
-        image = image[:, :, ::-1]
-    return np.ascontiguousarray(image)
 
 
 def image_to_flow(msg: object) -> np.ndarray:
@@ -207,18 +81,15 @@ def image_to_flow(msg: object) -> np.ndarray:
         (H, W, 2) float32 flow, px (NaN kept).
 
     Raises:
-        BagError: another encoding or inconsistent sizes.
+        BagError: another encoding or inconsistent sizes (:func:`lfn2_ros.image_codec.decode_flow`).
 
     """
-    if msg.encoding != '32FC2':
-        raise BagError(f'flow image must have encoding 32FC2, got {msg.encoding!r}')
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    buf = np.asarray(msg.data, dtype=np.uint8).reshape(-1)
-    if step < width * 8 or buf.size < height * step:
-        raise BagError(f'32FC2 image {width}x{height}: step {step}, {buf.size} bytes is inconsistent')
-    rows = np.ascontiguousarray(buf[: height * step].reshape(height, step)[:, : width * 8])
-    dtype = np.dtype('>f4' if msg.is_bigendian else '<f4')
-    return rows.view(dtype).reshape(height, width, 2).astype(np.float32)
+    try:
+        return image_codec.decode_flow(
+            msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data
+        )
+    except image_codec.ImageError as exc:
+        raise BagError(str(exc)) from exc
 
 
 # ---------------------------------------------------------------------------------- typestore
@@ -476,18 +347,18 @@ class BagSource:
         msg, stamp = self._decode(self.msgtype, raw, self.topic, index, bag_ns)
         try:
             if self.msgtype == IMAGE_TYPE:
-                image = image_to_bgr(
-                    msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data
-                )
                 encoding = msg.encoding
+                image = image_codec.decode_bgr(
+                    encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data
+                )
             else:
-                image = compressed_to_bgr(msg.format, msg.data)
                 encoding = msg.format
-        except BagError as exc:
-            if str(exc).startswith('unsupported'):
-                raise BagError(
-                    f'{exc} (topic {self.topic!r}, message #{index}, bag time {_fmt_time(bag_ns)})'
-                ) from exc
+                image = image_codec.decode_compressed_bgr(encoding, msg.data)
+        except image_codec.UnsupportedEncoding as exc:
+            raise BagError(
+                f'{exc} (topic {self.topic!r}, message #{index}, bag time {_fmt_time(bag_ns)})'
+            ) from exc
+        except image_codec.ImageError as exc:
             raise BagError(self._corrupt(self.topic, index, bag_ns, stamp, str(exc))) from exc
         return BagFrame(index, bag_ns, stamp, msg.header.frame_id, image, bytes(raw), encoding)
 
@@ -579,143 +450,7 @@ class BagSource:
         self.close()
 
 
-# ---------------------------------------------------------------------------------- writing
-
-
-def _time(store: object, ns: int) -> object:
-    sec, nanosec = divmod(int(ns), 1_000_000_000)
-    return store.types['builtin_interfaces/msg/Time'](sec=sec, nanosec=nanosec)
-
-
-def _header(store: object, ns: int, frame_id: str) -> object:
-    return store.types['std_msgs/msg/Header'](stamp=_time(store, ns), frame_id=frame_id)
-
-
-def _image(store: object, header: object, array: np.ndarray, encoding: str) -> object:
-    height, width = array.shape[:2]
-    data = np.ascontiguousarray(array)
-    return store.types[IMAGE_TYPE](
-        header=header,
-        height=height,
-        width=width,
-        encoding=encoding,
-        is_bigendian=0,
-        step=data.nbytes // height,
-        data=data.reshape(-1).view(np.uint8),
-    )
-
-
-class FlowBagWriter:
-    """Write an evaluation result bag: input images plus flow topics.
-
-    Topics: the input image topic (messages copied byte for byte), ``/optical_flow``
-    (lfn2_msgs/OpticalFlow), ``/optical_flow/flow`` (32FC2 Image) and ``/optical_flow/visualization``
-    (bgr8 Image). Flow messages use the header of frame t (stamp and frame_id) and are written at
-    frame t's bag time.
-
-    Args:
-        path: new bag directory (must not exist).
-        storage: ``'mcap'`` or ``'sqlite3'``.
-        image_topic: topic of the copied input images.
-        image_msgtype: their type (Image or CompressedImage).
-
-    Raises:
-        BagError: the directory exists or the bag cannot be created.
-
-    """
-
-    def __init__(
-        self, path: str | os.PathLike, *, storage: str, image_topic: str, image_msgtype: str = IMAGE_TYPE
-    ) -> None:
-        self.path = Path(path)
-        self.store = get_typestore_with_lfn2()
-        plugin = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}.get(storage)
-        if plugin is None:
-            raise BagError(f"storage must be 'mcap' or 'sqlite3', got {storage!r}")
-        try:
-            self._writer = Writer(self.path, version=8, storage_plugin=plugin)
-            self._writer.open()
-        except (WriterError, OSError) as exc:
-            raise BagError(f'cannot create output bag {self.path}: {exc}') from exc
-        add = self._writer.add_connection
-        self._image = add(image_topic, image_msgtype, typestore=self.store)
-        self._flow_msg = add(OPTICAL_FLOW_TOPIC, OPTICAL_FLOW_TYPE, typestore=self.store)
-        self._flow = add(FLOW_TOPIC, IMAGE_TYPE, typestore=self.store)
-        self._viz = add(VIZ_TOPIC, IMAGE_TYPE, typestore=self.store)
-
-    def write_image_raw(self, raw: bytes, bag_time_ns: int) -> None:
-        """Copy one serialized input image message (CDR bytes) at its bag time, ns."""
-        self._writer.write(self._image, bag_time_ns, raw)
-
-    def write_image_bgr(self, image: np.ndarray, *, stamp_ns: int, frame_id: str, bag_time_ns: int) -> None:
-        """Write a BGR image as a bgr8 Image (for dataset inputs, which have no messages to copy)."""
-        msg = _image(self.store, _header(self.store, stamp_ns, frame_id), image, 'bgr8')
-        self.write_image_raw(bytes(self.store.serialize_cdr(msg, IMAGE_TYPE)), bag_time_ns)
-
-    def write_flow(
-        self,
-        flow: np.ndarray,
-        *,
-        stamp_ns: int,
-        previous_stamp_ns: int,
-        frame_id: str,
-        bag_time_ns: int,
-        model: str,
-        visualization: np.ndarray | None = None,
-        confidence: np.ndarray | None = None,
-    ) -> None:
-        """Write the flow of one pair on the three flow topics.
-
-        Args:
-            flow: (H, W, 2) float32 flow frame t-1 -> t, px of the input image.
-            stamp_ns: header stamp of frame t, ns.
-            previous_stamp_ns: header stamp of frame t-1, ns.
-            frame_id: frame_id of the input image.
-            bag_time_ns: bag time to write at (frame t's), ns.
-            model: model name for ``OpticalFlow.model``.
-            visualization: optional (H, W, 3) uint8 BGR colour coding.
-            confidence: optional (H, W) float32 in [0, 1] for ``OpticalFlow.confidence``.
-
-        """
-        store = self.store
-        header = _header(store, stamp_ns, frame_id)
-        flow_img = _image(store, header, np.ascontiguousarray(flow, dtype='<f4'), '32FC2')
-        height, width = flow.shape[:2]
-        if confidence is None:
-            conf = store.types[IMAGE_TYPE](
-                header=header, height=0, width=0, encoding='32FC1', is_bigendian=0, step=0,
-                data=np.zeros(0, np.uint8),
-            )
-        else:
-            conf = _image(store, header, np.ascontiguousarray(confidence, dtype='<f4'), '32FC1')
-        roi = store.types['sensor_msgs/msg/RegionOfInterest'](
-            x_offset=0, y_offset=0, height=height, width=width, do_rectify=False
-        )
-        msg = store.types[OPTICAL_FLOW_TYPE](
-            header=header,
-            previous_stamp=_time(store, previous_stamp_ns),
-            flow=flow_img,
-            scale=1.0,
-            valid_window=roi,
-            confidence=conf,
-            frames_skipped=0,
-            model=model,
-        )
-        self._writer.write(self._flow_msg, bag_time_ns, bytes(store.serialize_cdr(msg, OPTICAL_FLOW_TYPE)))
-        self._writer.write(self._flow, bag_time_ns, bytes(store.serialize_cdr(flow_img, IMAGE_TYPE)))
-        if visualization is not None:
-            viz = _image(store, header, visualization, 'bgr8')
-            self._writer.write(self._viz, bag_time_ns, bytes(store.serialize_cdr(viz, IMAGE_TYPE)))
-
-    def close(self) -> None:
-        """Finish the bag (writes metadata.yaml)."""
-        self._writer.close()
-
-    def __enter__(self) -> FlowBagWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+# ---------------------------------------------------------------------------------- result bags
 
 
 @dataclass
@@ -741,7 +476,7 @@ class FlowRecord:
 
 
 def read_flow_bag(path: str | os.PathLike, topic: str = OPTICAL_FLOW_TOPIC) -> list[FlowRecord]:
-    """Read the ``lfn2_msgs/OpticalFlow`` messages of a bag (e.g. one written by :class:`FlowBagWriter`).
+    """Read the ``lfn2_msgs/OpticalFlow`` messages of a bag, e.g. one written by ``bag_writer.FlowBagWriter``.
 
     Args:
         path: bag directory.
@@ -770,89 +505,3 @@ def read_flow_bag(path: str | os.PathLike, topic: str = OPTICAL_FLOW_TOPIC) -> l
             return out
     except (ReaderError, FileNotFoundError) as exc:
         raise BagError(f'cannot read bag {path}: {exc}') from exc
-
-
-# ---------------------------------------------------------------------------------- making bags
-
-_FROM_BGR: dict[str, tuple[int | None, str]] = {
-    'bgr8': (None, 'u1'),
-    'rgb8': (cv2.COLOR_BGR2RGB, 'u1'),
-    'bgra8': (cv2.COLOR_BGR2BGRA, 'u1'),
-    'rgba8': (cv2.COLOR_BGR2RGBA, 'u1'),
-    'mono8': (cv2.COLOR_BGR2GRAY, 'u1'),
-    'bgr16': (None, 'u2'),
-    'rgb16': (cv2.COLOR_BGR2RGB, 'u2'),
-    'mono16': (cv2.COLOR_BGR2GRAY, 'u2'),
-}
-
-
-def bgr_to_image_array(image: np.ndarray, encoding: str) -> np.ndarray:
-    """Convert a BGR image to the pixel array of a raw encoding (the inverse of :func:`image_to_bgr`).
-
-    Args:
-        image: (H, W, 3) uint8 BGR.
-        encoding: one of bgr8, rgb8, bgra8, rgba8, mono8, bgr16, rgb16, mono16 (16-bit = value * 257).
-
-    Returns:
-        (H, W[, C]) uint8 or uint16 array.
-
-    """
-    if encoding not in _FROM_BGR:
-        raise ValueError(f'cannot write encoding {encoding!r}; choose from {list(_FROM_BGR)}')
-    code, kind = _FROM_BGR[encoding]
-    out = image if code is None else cv2.cvtColor(image, code)
-    return out.astype(np.uint16) * 257 if kind == 'u2' else out  # v * 257 >> 8 == v
-
-
-def write_image_bag(
-    path: str | os.PathLike,
-    images: Sequence[np.ndarray],
-    stamps_ns: Sequence[int],
-    *,
-    topic: str = '/camera/image_raw',
-    storage: str = 'mcap',
-    encodings: str | Sequence[str] = 'bgr8',
-    frame_id: str = 'camera',
-    gt_topic: str | None = None,
-    gt_flows: Sequence[np.ndarray | None] | None = None,
-) -> None:
-    """Write camera frames (and ground-truth flow) to a new bag, e.g. for tests and demos.
-
-    Args:
-        path: new bag directory.
-        images: (H, W, 3) uint8 BGR frames.
-        stamps_ns: header stamp of each frame, ns; also its bag time.
-        topic: image topic.
-        storage: ``'mcap'`` or ``'sqlite3'``.
-        encodings: one encoding for all frames or one per frame: a raw encoding of
-            :func:`bgr_to_image_array`, or ``'jpeg'`` / ``'png'`` for ``sensor_msgs/CompressedImage``
-            (a topic holds one type, so compressed and raw cannot be mixed).
-        frame_id: header frame_id.
-        gt_topic: optional topic for 32FC2 ground truth.
-        gt_flows: with ``gt_topic``: per frame, the flow from the previous frame to it (stamped
-            with this frame), or None; entry 0 is ignored.
-
-    """
-    store = get_typestore_with_lfn2()
-    encs = [encodings] * len(images) if isinstance(encodings, str) else list(encodings)
-    compressed = {e in ('jpeg', 'png') for e in encs}
-    if len(compressed) != 1 or len(encs) != len(images) or len(stamps_ns) != len(images):
-        raise ValueError('one stamp and one encoding per image, and no mix of compressed and raw encodings')
-    msgtype = COMPRESSED_IMAGE_TYPE if compressed.pop() else IMAGE_TYPE
-    plugin = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}[storage]
-    with Writer(Path(path), version=8, storage_plugin=plugin) as writer:
-        conn = writer.add_connection(topic, msgtype, typestore=store)
-        gt_conn = writer.add_connection(gt_topic, IMAGE_TYPE, typestore=store) if gt_topic else None
-        for i, (image, stamp, enc) in enumerate(zip(images, stamps_ns, encs, strict=True)):
-            header = _header(store, stamp, frame_id)
-            if msgtype == COMPRESSED_IMAGE_TYPE:
-                ok, data = cv2.imencode('.jpg' if enc == 'jpeg' else '.png', image)
-                if not ok:
-                    raise ValueError(f'cannot encode frame {i} as {enc}')
-                msg = store.types[COMPRESSED_IMAGE_TYPE](header=header, format=enc, data=data.reshape(-1))
-            else:
-                msg = _image(store, header, bgr_to_image_array(image, enc), enc)
-            writer.write(conn, stamp, bytes(store.serialize_cdr(msg, msgtype)))
-            if gt_conn is not None and gt_flows is not None and i > 0 and gt_flows[i] is not None:
-                flow = _image(store, header, np.ascontiguousarray(gt_flows[i], dtype='<f4'), '32FC2')
-                writer.write(gt_conn, stamp, bytes(store.serialize_cdr(flow, IMAGE_TYPE)))

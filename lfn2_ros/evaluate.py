@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lfn2_ros import bag_io, datasets, flow_io
+from lfn2_ros import bag_io, bag_writer, datasets, flow_io
 from lfn2_ros.metrics import OUTLIER_THRESHOLDS_PX, MetricAccumulator, runtime_stats
 from lfn2_ros.visualize import flow_to_color
 
@@ -216,7 +216,7 @@ def evaluate(
             estimator = make_estimator()
         if write_bag:
             storage = bag_storage or (source.storage if source is not None else 'mcap')
-            writer = bag_io.FlowBagWriter(
+            writer = bag_writer.FlowBagWriter(
                 bag_out, storage=storage, image_topic=topic if source is not None else '/image',
                 image_msgtype=source.msgtype if source is not None else bag_io.IMAGE_TYPE,
             )
@@ -340,7 +340,7 @@ def _finite(value: object) -> object:
 
 
 def _write_pair(
-    writer: bag_io.FlowBagWriter, pair: _Pair, k: int, flow: np.ndarray, viz: np.ndarray,
+    writer: bag_writer.FlowBagWriter, pair: _Pair, k: int, flow: np.ndarray, viz: np.ndarray,
     row: dict, model: str, last: object,
 ) -> object:
     """Write the pair's input frames (once each) and its flow; returns the key of the last frame written."""

@@ -15,7 +15,10 @@ frame 1 and pointing to frame 2):
   ``x + flow(x)``); pixels whose target falls outside frame 2 are excluded.
 - Forward-backward consistency (Sundaram et al., ECCV 2010; UnFlow, AAAI 2018): pixel x is
   consistent when ``|f + b|^2 < 0.01 (|f|^2 + |b|^2) + 0.5`` with f = fwd(x), b = bwd(x + f)
-  (bilinear); the rate is over pixels whose target lies inside frame 2.
+  (bilinear); the rate is over pixels whose target lies inside frame 2. The flow node publishes
+  the soft form of the same test, ``exp(-|f + b|^2 / (0.01 (|f|^2 + |b|^2) + 0.5))``, as confidence.
+- Flow statistics (the node's summary and the evaluator's magnitude columns): mean u, v and
+  magnitude, median, 95th percentile and maximum magnitude over the finite pixels, px.
 
 Dataset-level values pool pixels over all pairs (as mmflow's ``eval_metrics`` and the KITTI/Sintel
 benchmarks do); :class:`MetricAccumulator` keeps the sums.
@@ -36,12 +39,16 @@ __all__ = [
     'FL_ABS_THRESH_PX',
     'FL_REL_THRESH',
     'OUTLIER_THRESHOLDS_PX',
+    'FlowStats',
     'Histogram',
     'MetricAccumulator',
     'RuntimeStats',
     'endpoint_error_map',
+    'fb_confidence',
     'fb_consistency_mask',
+    'flow_magnitude',
     'flow_magnitude_stats',
+    'flow_stats',
     'gt_metrics',
     'photometric_error_map',
     'runtime_stats',
@@ -246,6 +253,21 @@ def photometric_error_map(
     return error, inside
 
 
+def _fb_residual(flow_fw: np.ndarray, flow_bw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Terms of the forward-backward test: ``|f + b|^2``, ``|f|^2 + |b|^2`` (px^2, float64) and inside.
+
+    b is ``flow_bw`` sampled bilinearly at x + f(x); inside (H, W) bool marks targets within frame 2.
+    """
+    fw = _check_flow(flow_fw, 'flow_fw').astype(np.float32)
+    bw = _check_flow(flow_bw, 'flow_bw').astype(np.float32)
+    if fw.shape != bw.shape:
+        raise ValueError(f'flow_fw and flow_bw must have the same shape, got {fw.shape} and {bw.shape}')
+    bw_at, inside = _sample(bw, fw)
+    f = fw.astype(np.float64)
+    b = bw_at.astype(np.float64)
+    return np.sum((f + b) ** 2, axis=2), np.sum(f**2, axis=2) + np.sum(b**2, axis=2), inside
+
+
 def fb_consistency_mask(
     flow_fw: np.ndarray, flow_bw: np.ndarray, *, alpha1: float = FB_ALPHA1, alpha2: float = FB_ALPHA2
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -261,17 +283,41 @@ def fb_consistency_mask(
         Tuple ``(consistent, inside)``, (H, W) bool each: ``|f + b|^2 < alpha1 (|f|^2 + |b|^2) + alpha2``
         with b sampled bilinearly at x + f; inside = target within frame 2 (consistent is False elsewhere).
 
+    Raises:
+        ValueError: the flows differ in shape or are not (H, W, 2).
+
     """
-    fw = _check_flow(flow_fw, 'flow_fw').astype(np.float32)
-    bw = _check_flow(flow_bw, 'flow_bw').astype(np.float32)
-    if fw.shape != bw.shape:
-        raise ValueError(f'flow_fw and flow_bw must have the same shape, got {fw.shape} and {bw.shape}')
-    bw_at, inside = _sample(bw, fw)
-    f = fw.astype(np.float64)
-    b = bw_at.astype(np.float64)
-    lhs = np.sum((f + b) ** 2, axis=2)
-    rhs = alpha1 * (np.sum(f**2, axis=2) + np.sum(b**2, axis=2)) + alpha2
-    return (lhs < rhs) & inside, inside
+    residual, norm, inside = _fb_residual(flow_fw, flow_bw)
+    return (residual < alpha1 * norm + alpha2) & inside, inside
+
+
+def fb_confidence(
+    flow_fw: np.ndarray, flow_bw: np.ndarray, *, alpha1: float = FB_ALPHA1, alpha2: float = FB_ALPHA2
+) -> np.ndarray:
+    """Soft forward-backward consistency on the forward flow's grid (the flow node's confidence).
+
+    The test of :func:`fb_consistency_mask` turned into a score,
+    ``exp(-|f + b|^2 / (alpha1 (|f|^2 + |b|^2) + alpha2))``: 1 for a perfectly consistent pixel,
+    exp(-1) on the hard test's threshold. Pixels whose target leaves frame 2 (or whose flow is not
+    finite) get 0.
+
+    Args:
+        flow_fw: (H, W, 2) flow frame 1 -> frame 2, px, on frame 1's grid.
+        flow_bw: (H, W, 2) flow frame 2 -> frame 1, px, on frame 2's grid.
+        alpha1: relative tolerance.
+        alpha2: absolute tolerance, px^2.
+
+    Returns:
+        (H, W) float32 confidence in [0, 1] (1 = consistent).
+
+    Raises:
+        ValueError: the flows differ in shape or are not (H, W, 2).
+
+    """
+    residual, norm, inside = _fb_residual(flow_fw, flow_bw)
+    with np.errstate(invalid='ignore', over='ignore'):
+        confidence = np.exp(-residual / (alpha1 * norm + alpha2))
+    return np.where(inside & np.isfinite(confidence), confidence, 0.0).astype(np.float32)
 
 
 class Histogram:
@@ -336,8 +382,79 @@ class Histogram:
         return edges, counts
 
 
+def flow_magnitude(flow: np.ndarray) -> np.ndarray:
+    """Per-pixel magnitude ``|flow|_2``.
+
+    Args:
+        flow: (H, W, 2) flow, px.
+
+    Returns:
+        (H, W) float64, px (NaN where the flow is not finite).
+
+    """
+    flow = _check_flow(flow, 'flow')
+    return np.sqrt(np.sum(flow**2, axis=2))
+
+
+@dataclass(frozen=True)
+class FlowStats:
+    """Statistics of a flow field over its valid (finite) pixels, in px.
+
+    Attributes:
+        mean_u: mean u (+x right), px.
+        mean_v: mean v (+y down), px.
+        mean_magnitude: px.
+        median_magnitude: px.
+        p95_magnitude: 95th percentile magnitude (linear interpolation), px.
+        max_magnitude: px.
+        valid_fraction: valid pixels / all pixels, in [0, 1].
+
+    """
+
+    mean_u: float
+    mean_v: float
+    mean_magnitude: float
+    median_magnitude: float
+    p95_magnitude: float
+    max_magnitude: float
+    valid_fraction: float
+
+
+def flow_stats(flow: np.ndarray) -> FlowStats:
+    """Summarise a flow field.
+
+    Args:
+        flow: (H, W, 2) flow, px, NaN where invalid.
+
+    Returns:
+        :class:`FlowStats`; all NaN except ``valid_fraction`` = 0 when no pixel is valid.
+
+    Raises:
+        ValueError: ``flow`` is not (H, W, 2).
+
+    """
+    flow = _check_flow(flow, 'flow')
+    magnitude = flow_magnitude(flow)
+    valid = np.isfinite(magnitude)
+    count = int(valid.sum())
+    if count == 0:
+        nan = float('nan')
+        return FlowStats(nan, nan, nan, nan, nan, nan, 0.0)
+    mag = magnitude[valid]
+    median, p95 = np.percentile(mag, [50.0, 95.0])
+    return FlowStats(
+        mean_u=float(flow[..., 0][valid].mean()),
+        mean_v=float(flow[..., 1][valid].mean()),
+        mean_magnitude=float(mag.mean()),
+        median_magnitude=float(median),
+        p95_magnitude=float(p95),
+        max_magnitude=float(mag.max()),
+        valid_fraction=count / valid.size,
+    )
+
+
 def flow_magnitude_stats(flow: np.ndarray) -> dict[str, float | None]:
-    """Magnitude statistics of one flow field.
+    """Magnitude statistics of one flow field (:func:`flow_stats` as the evaluator's columns).
 
     Args:
         flow: (H, W, 2) flow, px.
@@ -346,16 +463,11 @@ def flow_magnitude_stats(flow: np.ndarray) -> dict[str, float | None]:
         ``mean``, ``median``, ``p95``, ``max`` of ``|flow|`` over finite pixels, px (None if none).
 
     """
-    flow = _check_flow(flow, 'flow')
-    mag = np.sqrt(np.sum(flow**2, axis=2))
-    mag = mag[np.isfinite(mag)]
-    if mag.size == 0:
+    s = flow_stats(flow)
+    if s.valid_fraction == 0:
         return {'mean': None, 'median': None, 'p95': None, 'max': None}
     return {
-        'mean': float(mag.mean()),
-        'median': float(np.median(mag)),
-        'p95': float(np.percentile(mag, 95)),
-        'max': float(mag.max()),
+        'mean': s.mean_magnitude, 'median': s.median_magnitude, 'p95': s.p95_magnitude, 'max': s.max_magnitude
     }
 
 
@@ -507,7 +619,7 @@ class MetricAccumulator:
         else:
             row['fb_consistent_pct'] = None
 
-        mag = np.sqrt(np.sum(flow.astype(np.float64) ** 2, axis=2))
+        mag = flow_magnitude(flow)
         finite = np.isfinite(mag)
         self.magnitude.add(mag[finite])
         self.magnitude_sum += float(mag[finite].sum())

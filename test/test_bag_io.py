@@ -1,13 +1,12 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Bags in both storage formats: image decoding, pairing with ground truth, errors, result bag round trip."""
+"""bag_io.py and bag_writer.py, both storage formats: pairing with ground truth, errors, result bags."""
 
-import cv2
 import numpy as np
 import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from lfn2_ros import bag_io
+from lfn2_ros import bag_io, bag_writer
 from lfn2_ros.bag_io import BagError
 
 H, W = 16, 24
@@ -23,57 +22,17 @@ def _stamps(n, period_ns=50_000_000):
     return [T0 + i * period_ns for i in range(n)]
 
 
-# ------------------------------------------------------------------ conversions
+# ------------------------------------------------------------- flow messages (codec: test_image_codec.py)
 
 
-@pytest.mark.parametrize('encoding', ['bgr8', 'rgb8', 'bgra8', 'rgba8', 'mono8', 'bgr16', 'rgb16', 'mono16'])
-def test_raw_encodings_round_trip(encoding):
-    bgr = _frame(1)
-    arr = bag_io.bgr_to_image_array(bgr, encoding)
-    out = bag_io.image_to_bgr(encoding, H, W, arr.nbytes // H, False, arr.tobytes())
-    grey = cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-    expect = grey if 'mono' in encoding else bgr
-    np.testing.assert_array_equal(out, expect)
-    assert out.dtype == np.uint8 and out.shape == (H, W, 3)
-
-
-def test_row_padding_big_endian_and_sixteen_bit():
-    mono = np.arange(H * W, dtype=np.uint16).reshape(H, W) * 97
-    step = W * 2 + 6  # padded rows
-    buf = np.zeros((H, step), np.uint8)
-    buf[:, : W * 2] = mono.astype('>u2').view(np.uint8).reshape(H, W * 2)
-    out = bag_io.image_to_bgr('mono16', H, W, step, True, buf.tobytes())
-    np.testing.assert_array_equal(out[..., 0], (mono >> 8).astype(np.uint8))  # high byte, as the node
-
-
-def test_bayer_and_yuv_follow_opencv_tables():
-    raw = _frame(2)[..., 0]
-    out = bag_io.image_to_bgr('bayer_rggb8', H, W, W, False, raw.tobytes())
-    np.testing.assert_array_equal(out, cv2.cvtColor(raw, cv2.COLOR_BayerBG2BGR))
-    uyvy = _frame(3)[..., :2].copy()
-    out = bag_io.image_to_bgr('yuv422', H, W, W * 2, False, uyvy.tobytes())
-    np.testing.assert_array_equal(out, cv2.cvtColor(uyvy, cv2.COLOR_YUV2BGR_UYVY))
-
-
-def test_conversion_errors():
-    with pytest.raises(BagError, match=r"unsupported image encoding '32FC1'; supported: bgr8, rgb8"):
-        bag_io.image_to_bgr('32FC1', H, W, W * 4, False, bytes(H * W * 4))
-    with pytest.raises(BagError, match='needs 1152 bytes'):
-        bag_io.image_to_bgr('bgr8', H, W, W * 3, False, bytes(100))
-    with pytest.raises(BagError, match='step 10 <'):
-        bag_io.image_to_bgr('bgr8', H, W, 10, False, bytes(H * W * 3))
-
-
-def test_compressed():
-    bgr = _frame(4)
-    ok, png = cv2.imencode('.png', bgr)
-    np.testing.assert_array_equal(bag_io.compressed_to_bgr('png', png.tobytes()), bgr)
-    ok, jpg = cv2.imencode('.jpg', bgr)
-    assert bag_io.compressed_to_bgr('rgb8; jpeg compressed bgr8', jpg.tobytes()).shape == (H, W, 3)
-    with pytest.raises(BagError, match='compressedDepth'):
-        bag_io.compressed_to_bgr('16UC1; compressedDepth png', png.tobytes())
-    with pytest.raises(BagError, match='does not decode'):
-        bag_io.compressed_to_bgr('jpeg', b'not a jpeg')
+def test_flow_messages_decode_with_bag_errors():
+    store = bag_io.get_typestore_with_lfn2()
+    flow = np.random.default_rng(0).normal(size=(H, W, 2)).astype(np.float32)
+    msg = bag_writer.image_msg(store, bag_writer.header_msg(store, T0, 'cam'), flow, '32FC2')
+    np.testing.assert_array_equal(bag_io.image_to_flow(msg), flow)
+    depth = bag_writer.image_msg(store, msg.header, flow[..., 0].copy(), '32FC1')
+    with pytest.raises(BagError, match='32FC2'):
+        bag_io.image_to_flow(depth)
 
 
 # ------------------------------------------------------------------ reading bags
@@ -92,7 +51,7 @@ def test_pairs_with_ground_truth(tmp_path, storage):
     gts[3] = None  # one pair without ground truth
     path = tmp_path / 'in'
     encodings = ['bgr8', 'rgb8', 'mono8', 'bgr8', 'rgba8']  # mixed encodings on one topic
-    bag_io.write_image_bag(
+    bag_writer.write_image_bag(
         path, frames, _stamps(5), storage=storage, encodings=encodings, gt_topic='/flow_gt', gt_flows=gts
     )
     assert bag_io.storage_of(path) == storage
@@ -114,7 +73,7 @@ def test_pairs_with_ground_truth(tmp_path, storage):
 @pytest.mark.parametrize('storage', STORAGES)
 def test_window_stride_and_max_pairs(tmp_path, storage):
     path = tmp_path / 'in'
-    bag_io.write_image_bag(path, [_frame(i) for i in range(8)], _stamps(8, 100_000_000), storage=storage)
+    bag_writer.write_image_bag(path, [_frame(i) for i in range(8)], _stamps(8, 100_000_000), storage=storage)
     with bag_io.BagSource(path, '/camera/image_raw', start_s=0.15, end_s=0.65) as src:
         # frames at 0.2 .. 0.6 s
         assert [s for _, s in src.frames] == _stamps(8, 100_000_000)[2:7]
@@ -128,7 +87,7 @@ def test_window_stride_and_max_pairs(tmp_path, storage):
 def test_compressed_topic(tmp_path):
     path = tmp_path / 'in'
     frames = [_frame(i) for i in range(3)]
-    bag_io.write_image_bag(path, frames, _stamps(3), topic='/cam/compressed', encodings='png')
+    bag_writer.write_image_bag(path, frames, _stamps(3), topic='/cam/compressed', encodings='png')
     with bag_io.BagSource(path, '/cam/compressed') as src:
         assert src.msgtype == bag_io.COMPRESSED_IMAGE_TYPE
         pairs = list(src.iter_pairs(src.pair_indices()))
@@ -137,7 +96,7 @@ def test_compressed_topic(tmp_path):
 
 def test_error_messages(tmp_path):
     path = tmp_path / 'in'
-    bag_io.write_image_bag(path, [_frame(i) for i in range(3)], _stamps(3), topic='/cam/image')
+    bag_writer.write_image_bag(path, [_frame(i) for i in range(3)], _stamps(3), topic='/cam/image')
     with pytest.raises(BagError, match=r"topic '/cam/img' is not in .*image topics in the bag: /cam/image"):
         bag_io.BagSource(path, '/cam/img')
     with pytest.raises(BagError, match=r'has 1 message\(s\) between 0.09 s and the end'):
@@ -154,7 +113,7 @@ def test_error_messages(tmp_path):
 
     gt_bag = tmp_path / 'gt'
     bad_gt = [None, np.zeros((H, W + 2, 2), np.float32)]
-    bag_io.write_image_bag(gt_bag, [_frame(0), _frame(1)], _stamps(2), gt_topic='/gt', gt_flows=bad_gt)
+    bag_writer.write_image_bag(gt_bag, [_frame(0), _frame(1)], _stamps(2), gt_topic='/gt', gt_flows=bad_gt)
     with (bag_io.BagSource(gt_bag, '/camera/image_raw', gt_topic='/gt') as src,
           pytest.raises(BagError, match=rf'is {W + 2}x{H} but the images .* are {W}x{H}')):
         list(src.iter_pairs([0]))
@@ -175,9 +134,9 @@ def test_corrupt_and_unsupported_messages(tmp_path, storage):
         for i, t in enumerate(stamps):
             if i == 4:
                 depth = np.zeros((H, W), np.uint16)
-                msg = bag_io._image(store, bag_io._header(store, t, 'cam'), depth, '16UC1')
+                msg = bag_writer.image_msg(store, bag_writer.header_msg(store, t, 'cam'), depth, '16UC1')
             else:
-                msg = bag_io._image(store, bag_io._header(store, t, 'cam'), _frame(i), 'bgr8')
+                msg = bag_writer.image_msg(store, bag_writer.header_msg(store, t, 'cam'), _frame(i), 'bgr8')
             raw = bytes(store.serialize_cdr(msg, bag_io.IMAGE_TYPE))
             w.write(c, t, raw[:60] if i == 2 else raw)  # message #2 truncated
     with bag_io.BagSource(path, '/cam') as src:
@@ -200,12 +159,12 @@ def test_corrupt_and_unsupported_messages(tmp_path, storage):
 def test_result_bag_round_trip(tmp_path, storage):
     src_path = tmp_path / 'in'
     frames = [_frame(i) for i in range(3)]
-    bag_io.write_image_bag(src_path, frames, _stamps(3), storage=storage, encodings='rgb8')
+    bag_writer.write_image_bag(src_path, frames, _stamps(3), storage=storage, encodings='rgb8')
     out = tmp_path / 'out'
     with bag_io.BagSource(src_path, '/camera/image_raw') as src:
         pairs = list(src.iter_pairs(src.pair_indices()))
     flows = [np.random.default_rng(i).normal(size=(H, W, 2)).astype(np.float32) for i in range(2)]
-    with bag_io.FlowBagWriter(out, storage=storage, image_topic='/camera/image_raw') as w:
+    with bag_writer.FlowBagWriter(out, storage=storage, image_topic='/camera/image_raw') as w:
         w.write_image_raw(pairs[0].frame1.raw, pairs[0].frame1.bag_time_ns)
         for p, f in zip(pairs, flows, strict=True):
             w.write_image_raw(p.frame2.raw, p.frame2.bag_time_ns)
@@ -228,7 +187,7 @@ def test_result_bag_round_trip(tmp_path, storage):
     assert topics[bag_io.VIZ_TOPIC] == bag_io.IMAGE_TYPE
     assert topics['/optical_flow'] == bag_io.OPTICAL_FLOW_TYPE
     with pytest.raises(BagError, match='cannot create output bag'):
-        bag_io.FlowBagWriter(out, storage=storage, image_topic='/x')
+        bag_writer.FlowBagWriter(out, storage=storage, image_topic='/x')
 
 
 def test_typestore_has_lfn2_msgs():

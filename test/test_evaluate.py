@@ -13,7 +13,7 @@ import pytest
 from test_datasets import W as DS_W
 from test_datasets import make_chairs, make_kitti, make_sintel
 
-from lfn2_ros import bag_io, evaluate, flow_io
+from lfn2_ros import bag_io, bag_writer, evaluate, flow_io
 from lfn2_ros.synthetic_pairs import load_photo, smooth_flow, warp_photo_pair
 
 H, W = 16, 24
@@ -73,7 +73,7 @@ def _make_bag(path, n=5, storage='mcap', gt=True, encodings='bgr8'):
     frames = _moving_frames(n)
     stamps = [T0 + i * PERIOD_NS for i in range(n)]
     flows = [None] + [np.full((H, W, 2), (DX, 0), np.float32) for _ in range(n - 1)] if gt else None
-    bag_io.write_image_bag(path, frames, stamps, storage=storage, encodings=encodings,
+    bag_writer.write_image_bag(path, frames, stamps, storage=storage, encodings=encodings,
                            gt_topic='/gt' if gt else None, gt_flows=flows)
     return frames, stamps
 
@@ -267,7 +267,8 @@ def _corrupt_bag(path):
         c = w.add_connection('/cam', bag_io.IMAGE_TYPE, typestore=store)
         for i in range(3):
             t = T0 + i * PERIOD_NS
-            msg = bag_io._image(store, bag_io._header(store, t, 'cam'), np.zeros((H, W, 3), np.uint8), 'bgr8')
+            header = bag_writer.header_msg(store, t, 'cam')
+            msg = bag_writer.image_msg(store, header, np.zeros((H, W, 3), np.uint8), 'bgr8')
             raw = bytes(store.serialize_cdr(msg, bag_io.IMAGE_TYPE))
             w.write(c, t, raw[:50] if i == 1 else raw)
 
@@ -292,10 +293,10 @@ def test_cli_errors(tmp_path, capsys, fake_inference):
         c = w.add_connection('/depth', bag_io.IMAGE_TYPE, typestore=store)
         for i in range(2):
             depth = np.zeros((H, W), np.float32)
-            msg = bag_io._image(store, bag_io._header(store, T0 + i, 'd'), depth, '32FC1')
+            msg = bag_writer.image_msg(store, bag_writer.header_msg(store, T0 + i, 'd'), depth, '32FC1')
             w.write(c, T0 + i, bytes(store.serialize_cdr(msg, bag_io.IMAGE_TYPE)))
     gt_size = tmp_path / 'gt_size'
-    bag_io.write_image_bag(gt_size, _moving_frames(2), [T0, T0 + PERIOD_NS], gt_topic='/gt',
+    bag_writer.write_image_bag(gt_size, _moving_frames(2), [T0, T0 + PERIOD_NS], gt_topic='/gt',
                            gt_flows=[None, np.zeros((H // 2, W // 2, 2), np.float32)])
     out = str(tmp_path / 'o')
     cases = [
@@ -330,7 +331,7 @@ def test_cli_with_random_weights_model(tmp_path, capsys):
     except ImportError as exc:  # pragma: no cover - model package still being written
         pytest.skip(f'model not importable: {exc}')
     frames = [np.random.default_rng(i).integers(0, 256, (64, 96, 3), dtype=np.uint8) for i in range(3)]
-    bag_io.write_image_bag(tmp_path / 'in', frames, [T0, T0 + PERIOD_NS, T0 + 2 * PERIOD_NS])
+    bag_writer.write_image_bag(tmp_path / 'in', frames, [T0, T0 + PERIOD_NS, T0 + 2 * PERIOD_NS])
     code, cap = _run_cli(['--bag', str(tmp_path / 'in'), '--topic', '/camera/image_raw', '--random-weights',
                           '--device', 'cpu', '--out', str(tmp_path / 'o'), '--no-progress', '--no-fb-check'],
                          capsys)

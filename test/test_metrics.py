@@ -157,3 +157,41 @@ def test_accumulator_without_gt():
     assert s['photometric']['l1_mean'] == pytest.approx(30.0)
     assert s['fb_consistency']['consistent_pct'] == pytest.approx(100.0)
     assert s['flow_magnitude']['max_px'] == 0.0
+
+
+def test_flow_stats_ignore_nan():
+    flow = np.zeros((10, 10, 2), np.float32)
+    flow[..., 0] = 3.0
+    flow[..., 1] = 4.0  # magnitude 5
+    flow[0, :5] = np.nan
+    flow[1, 0, 1] = np.inf  # one non-finite component makes the pixel invalid
+    stats = m.flow_stats(flow)
+    assert stats.valid_fraction == pytest.approx(0.94)
+    assert (stats.mean_u, stats.mean_v) == pytest.approx((3.0, 4.0))
+    assert stats.mean_magnitude == pytest.approx(5.0) and stats.p95_magnitude == pytest.approx(5.0)
+    assert stats.median_magnitude == pytest.approx(5.0) and stats.max_magnitude == pytest.approx(5.0)
+    empty = m.flow_stats(np.full((2, 2, 2), np.nan, np.float32))
+    assert empty.valid_fraction == 0.0 and np.isnan(empty.mean_u) and np.isnan(empty.max_magnitude)
+    assert m.flow_magnitude_stats(np.full((2, 2, 2), np.nan, np.float32))['p95'] is None
+    with pytest.raises(ValueError, match=r'\(H, W, 2\)'):
+        m.flow_stats(flow[..., 0])
+
+
+def test_fb_confidence_is_the_soft_consistency_test():
+    h, w = 20, 30
+    fwd = np.zeros((h, w, 2), np.float32)
+    fwd[..., 0] = 2.0
+    conf = m.fb_confidence(fwd, -fwd)
+    assert conf.dtype == np.float32 and conf.shape == (h, w)
+    assert np.all(conf[:, : w - 2] > 0.99)      # consistent pair
+    assert np.all(conf[:, w - 2:] == 0.0)        # lands outside the image
+    assert np.all(m.fb_confidence(fwd, fwd)[:, : w - 2] < 0.01)  # inconsistent
+    # Above exp(-1) exactly where the hard test passes.
+    bw = -fwd + np.random.default_rng(3).normal(0, 0.8, fwd.shape).astype(np.float32)
+    bw[3, 4] = np.nan
+    conf = m.fb_confidence(fwd, bw)
+    consistent, inside = m.fb_consistency_mask(fwd, bw)
+    np.testing.assert_array_equal(conf > np.exp(-1.0), consistent)
+    assert conf[~inside].max() == 0.0 and np.isfinite(conf).all()
+    with pytest.raises(ValueError):
+        m.fb_confidence(fwd, fwd[:, :-1])

@@ -2,20 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """Plain functions between ROS messages and numpy arrays, and the node's message builders.
 
-Nothing here spins or keeps state, so every function is tested without a ROS graph.
-
-Image decoding follows cv_bridge's semantics (REP-104 encoding names, the same OpenCV colour
-conversions, e.g. ``bayer_rggb8`` -> ``COLOR_BayerBG2BGR``) but builds the array itself: the
-cv_bridge available from PyPI ignores ``step`` (rows with padding fail), lacks ``yuv422`` and its
-``cv2_to_imgmsg`` calls ``ndarray.tostring``, which numpy 2 removed.
+Nothing here spins or keeps state, so every function is tested without a ROS graph. The pixel
+formats themselves live in the ROS-free :mod:`lfn2_ros.image_codec` (shared with the bag tools);
+this module only maps rclpy messages to and from its plain fields. Flow statistics and the
+forward-backward confidence come from :mod:`lfn2_ros.metrics`.
 """
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass
-
-import cv2
 import numpy as np
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -23,10 +17,12 @@ from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import Header
 
 from lfn2_msgs.msg import OpticalFlow, OpticalFlowSummary
+from lfn2_ros import image_codec
+from lfn2_ros.image_codec import ENCODINGS, ImageError, MalformedImage, UnsupportedEncoding
+from lfn2_ros.metrics import FlowStats
 
 __all__ = [
     'ENCODINGS',
-    'FlowStats',
     'ImageError',
     'MalformedImage',
     'UnsupportedEncoding',
@@ -36,51 +32,11 @@ __all__ = [
     'build_summary',
     'compressed_to_bgr8',
     'copy_header',
-    'flow_stats',
     'flow_status',
-    'forward_backward_confidence',
     'image_to_bgr8',
     'ns_to_time',
     'time_to_ns',
 ]
-
-
-class ImageError(ValueError):
-    """An input image the node cannot use (the frame is skipped and counted)."""
-
-
-class UnsupportedEncoding(ImageError):
-    """The image encoding is not one of :data:`ENCODINGS`."""
-
-
-class MalformedImage(ImageError):
-    """Size, step and data length of the message disagree, or the image is empty."""
-
-
-@dataclass(frozen=True)
-class _Encoding:
-    dtype: np.dtype
-    channels: int
-    to_bgr: int | None  # cv2.cvtColor code, None for bgr8 itself
-
-
-ENCODINGS: dict[str, _Encoding] = {
-    'bgr8': _Encoding(np.dtype(np.uint8), 3, None),
-    'rgb8': _Encoding(np.dtype(np.uint8), 3, cv2.COLOR_RGB2BGR),
-    'bgra8': _Encoding(np.dtype(np.uint8), 4, cv2.COLOR_BGRA2BGR),
-    'rgba8': _Encoding(np.dtype(np.uint8), 4, cv2.COLOR_RGBA2BGR),
-    'mono8': _Encoding(np.dtype(np.uint8), 1, cv2.COLOR_GRAY2BGR),
-    'mono16': _Encoding(np.dtype(np.uint16), 1, cv2.COLOR_GRAY2BGR),
-    # OpenCV names Bayer patterns by the second row (cv_bridge's table): RGGB -> BayerBG, etc.
-    'bayer_rggb8': _Encoding(np.dtype(np.uint8), 1, cv2.COLOR_BayerBG2BGR),
-    'bayer_bggr8': _Encoding(np.dtype(np.uint8), 1, cv2.COLOR_BayerRG2BGR),
-    'bayer_gbrg8': _Encoding(np.dtype(np.uint8), 1, cv2.COLOR_BayerGR2BGR),
-    'bayer_grbg8': _Encoding(np.dtype(np.uint8), 1, cv2.COLOR_BayerGB2BGR),
-    # REP-104 yuv422 is UYVY byte order; yuv422_yuy2 is YUYV.
-    'yuv422': _Encoding(np.dtype(np.uint8), 2, cv2.COLOR_YUV2BGR_UYVY),
-    'yuv422_yuy2': _Encoding(np.dtype(np.uint8), 2, cv2.COLOR_YUV2BGR_YUY2),
-}
-"""Supported input encodings -> element dtype, channels and the colour conversion to BGR."""
 
 
 # ----------------------------------------------------------------------------------------- time
@@ -106,13 +62,10 @@ def copy_header(header: Header) -> Header:
 
 
 def image_to_bgr8(msg: Image) -> np.ndarray:
-    """Decode a ``sensor_msgs/Image`` into a BGR image.
-
-    Rows may be padded (``step`` > width x bytes per pixel). ``mono16`` is scaled to 8 bit by
-    keeping the high byte.
+    """Decode a ``sensor_msgs/Image`` into a BGR image (:func:`lfn2_ros.image_codec.decode_bgr`).
 
     Args:
-        msg: the image message, any encoding of :data:`ENCODINGS`.
+        msg: the image message, any encoding of :data:`ENCODINGS`; rows may be padded.
 
     Returns:
         (height, width, 3) uint8 BGR, C-contiguous, owning its memory.
@@ -123,75 +76,31 @@ def image_to_bgr8(msg: Image) -> np.ndarray:
             len(data)``, or an odd width for yuv422.
 
     """
-    enc = ENCODINGS.get(msg.encoding)
-    if enc is None:
-        raise UnsupportedEncoding(
-            f'unsupported image encoding {msg.encoding!r}; supported: {", ".join(ENCODINGS)}'
-        )
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    if height == 0 or width == 0:
-        raise MalformedImage(f'image has zero size ({width}x{height})')
-    row_bytes = width * enc.channels * enc.dtype.itemsize
-    if step < row_bytes:
-        raise MalformedImage(
-            f'step {step} is shorter than a {msg.encoding} row of {width} px ({row_bytes} B)'
-        )
-    if step * height != len(msg.data):
-        raise MalformedImage(
-            f'step * height = {step} * {height} = {step * height} != len(data) = {len(msg.data)}'
-        )
-    if enc.channels == 2 and width % 2:
-        raise MalformedImage(f'{msg.encoding} needs an even width, got {width}')
-    dtype = enc.dtype.newbyteorder('>' if msg.is_bigendian else '<')
-    buffer = np.frombuffer(msg.data, dtype=np.uint8)
-    image = np.ndarray(
-        shape=(height, width, enc.channels),
-        dtype=dtype,
-        buffer=buffer,
-        strides=(step, enc.channels * enc.dtype.itemsize, enc.dtype.itemsize),
-    )
-    if enc.dtype == np.uint16:
-        image = (image.astype(np.uint16) >> 8).astype(np.uint8)
-    if enc.to_bgr is None:
-        return np.array(image, dtype=np.uint8, order='C', copy=True)
-    if enc.channels == 1:
-        image = image[:, :, 0]
-    return cv2.cvtColor(np.ascontiguousarray(image), enc.to_bgr)
+    return image_codec.decode_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
 
 
 def compressed_to_bgr8(msg: CompressedImage) -> np.ndarray:
-    """Decode a ``sensor_msgs/CompressedImage`` (JPEG, PNG, ...) with OpenCV.
+    """Decode a ``sensor_msgs/CompressedImage`` (:func:`lfn2_ros.image_codec.decode_compressed_bgr`).
 
     Args:
-        msg: the compressed image.
+        msg: the compressed image (jpeg, png, ...).
 
     Returns:
         (height, width, 3) uint8 BGR.
 
     Raises:
+        UnsupportedEncoding: compressedDepth or a format OpenCV does not read.
         MalformedImage: empty data or data OpenCV cannot decode.
 
     """
-    if len(msg.data) == 0:
-        raise MalformedImage('compressed image has no data')
-    image = cv2.imdecode(np.frombuffer(msg.data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is None or image.size == 0:
-        raise MalformedImage(f'cannot decode compressed image (format {msg.format!r}, {len(msg.data)} B)')
-    return image
+    return image_codec.decode_compressed_bgr(msg.format, msg.data)
 
 
 # ------------------------------------------------------------------------------ images out
 
-_ARRAY_ENCODINGS = {
-    (np.dtype(np.uint8), 3): 'bgr8',
-    (np.dtype(np.uint8), 1): 'mono8',
-    (np.dtype(np.float32), 1): '32FC1',
-    (np.dtype(np.float32), 2): '32FC2',
-}
-
 
 def array_to_image(array: np.ndarray, header: Header) -> Image:
-    """Wrap an array in a ``sensor_msgs/Image``.
+    """Wrap an array in a ``sensor_msgs/Image`` (:func:`lfn2_ros.image_codec.encode_array`).
 
     Args:
         array: (H, W, 3) uint8 -> ``bgr8``; (H, W) uint8 -> ``mono8``; (H, W) float32 -> ``32FC1``;
@@ -205,119 +114,17 @@ def array_to_image(array: np.ndarray, header: Header) -> Image:
         ValueError: another dtype or shape.
 
     """
-    channels = 1 if array.ndim == 2 else array.shape[2]
-    encoding = _ARRAY_ENCODINGS.get((array.dtype, channels)) if array.ndim in (2, 3) else None
-    if encoding is None:
-        raise ValueError(
-            f'array must be (H, W, 3) uint8, (H, W) uint8, (H, W) float32 or (H, W, 2) float32, '
-            f'got shape {array.shape} dtype {array.dtype}'
-        )
-    array = np.ascontiguousarray(array)
+    raw = image_codec.encode_array(array)
     msg = Image(
         header=copy_header(header),
-        height=array.shape[0],
-        width=array.shape[1],
-        encoding=encoding,
-        is_bigendian=int(sys.byteorder == 'big'),
-        step=array.shape[1] * channels * array.dtype.itemsize,
+        height=raw.height,
+        width=raw.width,
+        encoding=raw.encoding,
+        is_bigendian=raw.is_bigendian,
+        step=raw.step,
     )
-    msg.data = array.tobytes()
+    msg.data = raw.data
     return msg
-
-
-# ------------------------------------------------------------------------ flow statistics
-
-
-@dataclass(frozen=True)
-class FlowStats:
-    """Statistics of a flow field over its valid (finite) pixels, in px.
-
-    Attributes:
-        mean_u: mean u (+x right), px.
-        mean_v: mean v (+y down), px.
-        median_magnitude: px.
-        p95_magnitude: 95th percentile magnitude, px.
-        max_magnitude: px.
-        valid_fraction: valid pixels / all pixels, in [0, 1].
-
-    """
-
-    mean_u: float
-    mean_v: float
-    median_magnitude: float
-    p95_magnitude: float
-    max_magnitude: float
-    valid_fraction: float
-
-
-def flow_stats(flow: np.ndarray) -> FlowStats:
-    """Summarise a flow field.
-
-    Args:
-        flow: (H, W, 2) float32 px, NaN where invalid.
-
-    Returns:
-        :class:`FlowStats`; all NaN except ``valid_fraction`` = 0 when no pixel is valid.
-
-    """
-    valid = np.isfinite(flow).all(axis=2)
-    count = int(valid.sum())
-    if count == 0:
-        nan = float('nan')
-        return FlowStats(nan, nan, nan, nan, nan, 0.0)
-    vectors = flow[valid].astype(np.float64)
-    magnitude = np.hypot(vectors[:, 0], vectors[:, 1])
-    median, p95 = np.percentile(magnitude, [50.0, 95.0])
-    return FlowStats(
-        mean_u=float(vectors[:, 0].mean()),
-        mean_v=float(vectors[:, 1].mean()),
-        median_magnitude=float(median),
-        p95_magnitude=float(p95),
-        max_magnitude=float(magnitude.max()),
-        valid_fraction=count / valid.size,
-    )
-
-
-def forward_backward_confidence(
-    forward: np.ndarray, backward: np.ndarray, *, alpha: float = 0.01, beta_px2: float = 0.5
-) -> np.ndarray:
-    """Forward-backward consistency confidence on the forward flow's grid.
-
-    The backward flow is sampled where each pixel lands, ``b' = backward(x + forward(x))``; a
-    consistent pair has ``forward + b' = 0``. The occlusion test of Sundaram et al. (ECCV 2010),
-    ``|f + b'|^2 < alpha (|f|^2 + |b'|^2) + beta``, is turned into a soft score
-    ``exp(-|f + b'|^2 / (alpha (|f|^2 + |b'|^2) + beta))``. Pixels that land outside the image get 0.
-
-    Args:
-        forward: (H, W, 2) float32 px, previous -> current, on the previous grid.
-        backward: (H, W, 2) float32 px, current -> previous, on the current grid.
-        alpha: relative tolerance (unitless).
-        beta_px2: absolute tolerance in px^2.
-
-    Returns:
-        (H, W) float32 confidence in [0, 1] (1 = consistent).
-
-    Raises:
-        ValueError: the two flows differ in shape or are not (H, W, 2).
-
-    """
-    if forward.shape != backward.shape or forward.ndim != 3 or forward.shape[2] != 2:
-        raise ValueError(
-            f'forward and backward must both be (H, W, 2), got {forward.shape} and {backward.shape}'
-        )
-    height, width = forward.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    map_x = grid_x + forward[:, :, 0]
-    map_y = grid_y + forward[:, :, 1]
-    # Replicate the border for the bilinear taps; positions outside the image are masked below.
-    warped = cv2.remap(backward.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REPLICATE)
-    diff = np.square(forward + warped).sum(axis=2)
-    norm = np.square(forward).sum(axis=2) + np.square(warped).sum(axis=2)
-    confidence = np.exp(-diff / (alpha * norm + beta_px2))
-    inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
-    confidence = np.where(inside & np.isfinite(confidence), confidence, 0.0)
-    return confidence.astype(np.float32)
 
 
 # ----------------------------------------------------------------------- message builders
@@ -377,7 +184,7 @@ def build_summary(
     Args:
         header: header of the current frame (copied).
         previous_stamp: stamp of the previous frame.
-        stats: statistics from :func:`flow_stats` (px).
+        stats: statistics from :func:`lfn2_ros.metrics.flow_stats` (px).
         inference_time_s: model time for this pair, s.
         latency_s: publication time minus ``header.stamp``, s.
         frames_skipped: input frames dropped between the two frames.

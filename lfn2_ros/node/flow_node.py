@@ -15,21 +15,20 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
-from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import SetBool, Trigger
 
 from lfn2_msgs.msg import OpticalFlow, OpticalFlowSummary
+from lfn2_ros.metrics import fb_confidence, flow_stats
 from lfn2_ros.node import conversions as conv
 from lfn2_ros.node.pairing import Frame, FramePairer, LatestSlot
 from lfn2_ros.node.parameters import declare_parameters, validate_parameters, validate_values
 from lfn2_ros.node.qos import DIAGNOSTICS_QOS, input_qos, output_qos
+from lfn2_ros.node.runner import spin_node
 
 __all__ = ['FlowNode', 'StartupError', 'build_estimator', 'main']
 
@@ -247,7 +246,7 @@ class FlowNode(Node):
                     raise FloatingPointError('the model returned NaN or infinite flow')
                 if flow is not None and self._params['compute_confidence']:
                     backward = estimator(frame.image, decision.previous.image)
-                    confidence = conv.forward_backward_confidence(flow, backward)
+                    confidence = fb_confidence(flow, backward)
             except (RuntimeError, FloatingPointError, ValueError) as exc:  # CUDA OOM is a RuntimeError
                 estimator.reset()
                 self._pairer.reset()
@@ -271,7 +270,7 @@ class FlowNode(Node):
             self._vis_pub.publish(conv.array_to_image(flow_to_color(flow), frame.header))
         latency_s = (self.get_clock().now().nanoseconds - frame.stamp_ns) / 1e9
         self._summary_pub.publish(conv.build_summary(
-            frame.header, prev_stamp, conv.flow_stats(flow), inference_time_s=inference_s,
+            frame.header, prev_stamp, flow_stats(flow), inference_time_s=inference_s,
             latency_s=latency_s, frames_skipped=frame.frames_skipped))
         with self._stats_lock:
             self._window['published'] += 1
@@ -324,21 +323,7 @@ def main(args: list[str] | None = None) -> int:
         0 after a clean shutdown, 1 on a start-up error (the reason is logged).
 
     """
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = FlowNode()
-        rclpy.spin(node)
-    except StartupError as exc:
-        get_logger('flow_node').fatal(str(exc))
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(FlowNode, args, fatal=(StartupError,), logger_name='flow_node')
 
 
 if __name__ == '__main__':

@@ -24,13 +24,13 @@ import time
 from collections.abc import Iterator, Sequence
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.rosbag2 import Reader, ReaderError
 from rosgraph_msgs.msg import Clock
 
 from lfn2_ros.bag_io import IMAGE_TYPES
+from lfn2_ros.node.runner import spin_node
 
 __all__ = ['loop_period_ns', 'main', 'playback_schedule', 'wall_offset_s']
 
@@ -219,24 +219,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f'play_bag: error: {exc}', file=sys.stderr)
         return 1
-    rclpy.init(args=['play_bag', *argv])
-    node = None
-    try:
-        node = _Player(conns, _QOS[args.qos], args.clock)
+
+    def run(node: _Player) -> None:
         if args.wait_for_subscribers > 0 and not node.wait_for_subscribers(args.wait_for_subscribers):
             node.get_logger().warning(f'no subscriber after {args.wait_for_subscribers} s; playing anyway')
         for count in _play(node, reader, conns, args.rate, args.loop):
             node.get_logger().info(f'published {count} messages')
         # Give reliable transports a moment to deliver the last messages before the process exits.
         time.sleep(0.2)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        return 130
+
+    try:
+        return spin_node(lambda: _Player(conns, _QOS[args.qos], args.clock), ['play_bag', *argv], run=run,
+                         interrupted_code=130)
     finally:
         reader.close()
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
 
 
 if __name__ == '__main__':

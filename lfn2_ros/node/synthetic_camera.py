@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from lfn2_ros.node.conversions import array_to_image
+from lfn2_ros.node.runner import spin_node
 
 __all__ = ['MovingTexture', 'SyntheticCamera', 'main']
 
@@ -139,18 +138,7 @@ def main(args: list[str] | None = None) -> int:
         0.
 
     """
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SyntheticCamera()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(SyntheticCamera, args)
 
 
 if __name__ == '__main__':
