@@ -93,6 +93,5 @@ def test_plays_stamps_and_clock_over_dds(tmp_path):
     assert [int(m.data[0]) for m, _ in images] == list(range(n))
     clock_ns = [c.clock.sec * 1_000_000_000 + c.clock.nanosec for c in clocks]
     assert clock_ns == stamps  # bag times (equal to the stamps in this bag), one per message
-    # Loose timing: the player never runs ahead of the schedule (0.5 s); no upper bound is asserted.
-    span_s = images[-1][1] - images[0][1]
-    assert span_s >= 0.5 * (n - 1) * period_ns / 1e9
+    # Timing is checked on the schedule itself (test_playback_schedule*), not on wall-clock receive
+    # times, which a loaded CI machine compresses or stretches.
