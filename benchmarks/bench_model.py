@@ -6,12 +6,15 @@ Rows per input size (ms per pair, median of ``--repeats`` after warm-up, random 
   pairwise      FlowEstimator(img1, img2): encoder twice + decoder (the baseline, ratio 1.00)
   streaming     FlowEstimator.push(frame): the previous frame's encoder pyramid is reused
   reference     pairwise with the pure-PyTorch correlation (LFN2_CORRELATION_BACKEND=reference)
-  bf16          pairwise with the network in bfloat16 (CPU AMX/AVX-512 BF16 where present)
+  channels-last pairwise with channels_last=True (NHWC convolutions; not bit-identical to mmflow)
+  bf16          pairwise with the network in bfloat16 (--bf16; only fast where oneDNN has bf16
+                kernels for the CPU, otherwise torch falls back to slow loops)
   conv-only     every Conv2d of one pairwise forward, replayed alone on tensors of the same shapes:
                 the lower bound of this network's arithmetic with this torch build
 mmflow and ptlflow rows are added when those packages import (never required).
 
 Usage: python benchmarks/bench_model.py [--sizes 320x448 480x640 436x1024] [--repeats 5] [--threads 1]
+                                      [--bf16]
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from lfn2_ros.inference import FlowEstimator
-from lfn2_ros.ops import correlation as corr_mod
+from lfn2_ros.ops.correlation import has_extension, set_backend
 
 
 def _median_ms(fn, repeats: int, warmup: int = 2) -> float:
@@ -68,7 +71,7 @@ def _conv_only(calls: list, dtype: torch.dtype) -> callable:
     return run
 
 
-def bench_size(height: int, width: int, repeats: int) -> list[tuple[str, float]]:
+def bench_size(height: int, width: int, repeats: int, with_bf16: bool) -> list[tuple[str, float]]:
     """Return [(row name, ms per pair)] for one input size."""
     estimator = FlowEstimator(random_weights=True, variant='pre_M3S3R3', device='cpu')
     img1, img2, img3 = _frames(height, width)
@@ -88,22 +91,25 @@ def bench_size(height: int, width: int, repeats: int) -> list[tuple[str, float]]
     assert np.array_equal(estimator.push(img2), estimator(img1, img2))
     estimator.reset()
 
-    corr_mod.set_backend('reference')
+    set_backend('reference')
     try:
         rows.append(('reference corr', _median_ms(lambda: estimator(img1, img2), repeats)))
     finally:
-        corr_mod.set_backend(None)
+        set_backend(None)
 
     calls = _conv_calls(estimator, img1, img2)
     rows.append(('conv-only bound', _median_ms(_conv_only(calls, torch.float32), repeats)))
 
-    bf16 = FlowEstimator(random_weights=True, variant='pre_M3S3R3', device='cpu', dtype='bf16')
-    bf16.model.load_state_dict(estimator.model.state_dict())
-    bf16.model.to(torch.bfloat16)
-    rows.append(('bf16', _median_ms(lambda: bf16(img1, img2), repeats)))
-    error = np.abs(bf16(img1, img2) - estimator(img1, img2))
-    print(f'  bf16 vs fp32 on random weights at {height}x{width}: max |diff| {error.max():.3f} px, '
-          f'mean {error.mean():.4f} px')
+    for name, kwargs in (('channels-last', {'channels_last': True}), ('bf16', {'dtype': 'bf16'})):
+        if name == 'bf16' and not with_bf16:
+            continue
+        other = FlowEstimator(random_weights=True, variant='pre_M3S3R3', device='cpu', **kwargs)
+        other.model.load_state_dict(estimator.model.state_dict())
+        rows.append((name, _median_ms(lambda: other(img1, img2), repeats)))  # noqa: B023 (called now)
+        error = np.abs(other(img1, img2) - estimator(img1, img2))
+        print(f'  {name} vs exact fp32 (random weights) at {height}x{width}: '
+              f'max |diff| {error.max():.4f} px, '
+              f'mean {error.mean():.5f} px')
     return rows
 
 
@@ -114,13 +120,14 @@ def main() -> None:
     parser.add_argument('--sizes', nargs='+', default=['320x448', '480x640', '436x1024'])
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--bf16', action='store_true', help='add the bfloat16 row (slow without oneDNN bf16)')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f'torch {torch.__version__}, {args.threads} thread(s), correlation backend: '
-          f'{"extension" if corr_mod.has_extension() else "reference"}')
+          f'{"extension" if has_extension() else "reference"}')
     for size in args.sizes:
         height, width = (int(v) for v in size.split('x'))
-        rows = bench_size(height, width, args.repeats)
+        rows = bench_size(height, width, args.repeats, args.bf16)
         base = rows[0][1]
         print(f'\n{height}x{width} (HxW)          ms/pair   pairwise/row')
         for name, ms in rows:

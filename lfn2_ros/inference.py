@@ -123,6 +123,14 @@ def resolve_device(device: str | torch.device = 'auto', *, allow_fallback: bool 
     raise ValueError(f'device {str(device)!r} requested but {reason}; use device="cpu" or "auto"')
 
 
+def _cpu_has_fast_bf16() -> bool:
+    """Whether oneDNN runs bf16 convolutions natively on this CPU (otherwise torch uses slow loops)."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def _level_size(n: int, level: int) -> int:
     """Size of pyramid level ``level`` (1 = input) for an input side of ``n`` px (stride-2: ceil)."""
     for _ in range(level - 1):
@@ -173,6 +181,10 @@ class FlowEstimator:
             loading weights; for tests and benchmarks only. Exclusive with ``weights``.
         allow_fallback: when CUDA is requested but absent, warn and use the CPU instead of raising.
         num_threads: when set, calls ``torch.set_num_threads(num_threads)`` (process-wide).
+        channels_last: run the network in the channels-last (NHWC) memory format. About 1.3x faster
+            on CPUs with oneDNN (benchmarks/bench_model.py), but the convolutions then sum in
+            another order, so the flow is no longer bit-identical to mmflow (differences of the
+            order of 1e-3 px). Off by default.
 
     Raises:
         FileNotFoundError: the weights file does not exist (or no default weights are shipped).
@@ -199,6 +211,7 @@ class FlowEstimator:
         random_weights: bool = False,
         allow_fallback: bool = False,
         num_threads: int | None = None,
+        channels_last: bool = False,
     ) -> None:
         if num_threads is not None:
             if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
@@ -211,9 +224,13 @@ class FlowEstimator:
                 f'dtype float16 needs a CUDA device, got device {self.device}; '
                 'use float32 or bfloat16 on the CPU'
             )
+        if self.dtype == torch.bfloat16 and self.device.type == 'cpu' and not _cpu_has_fast_bf16():
+            _LOG.warning('bfloat16 requested, but oneDNN has no bf16 kernels for this CPU: the '
+                         'convolutions fall back to slow reference code (tens of times slower than float32)')
         self.network_size = self._check_network_size_arg(network_size)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = self._build_model(weights, variant, random_weights)
-        self.model.to(device=self.device, dtype=self.dtype)
+        self.model.to(device=self.device, dtype=self.dtype, memory_format=self.memory_format)
         self.model.eval()
         self.variant: Variant = self.model.variant
         if self.network_size is not None:
@@ -304,7 +321,7 @@ class FlowEstimator:
         # float32 division by 255 for every uint8 value.
         array = image.astype(np.float32) / np.float32(255.0)
         tensor = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
-        return tensor.to(device=self.device, dtype=self.dtype)
+        return tensor.to(device=self.device, dtype=self.dtype, memory_format=self.memory_format)
 
     def _end_flow_px(self, preds: dict[str, torch.Tensor], net_hw: tuple[int, int]) -> torch.Tensor:
         """End-level normalised flow -> (B, 2, H', W') float32 px of the network input (spec §6.1)."""
@@ -452,7 +469,7 @@ class FlowEstimator:
             img = img.float()
             if tuple(img.shape[2:]) != net_hw:
                 img = F.interpolate(img, size=net_hw, mode='bilinear', align_corners=False)
-            return img.to(self.dtype).contiguous()
+            return img.to(self.dtype).contiguous(memory_format=self.memory_format)
 
         feat1 = self.model.extract_features(prepare(img1))
         feat2 = self.model.extract_features(prepare(img2))

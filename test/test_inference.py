@@ -300,3 +300,18 @@ def test_estimate_tensor(estimator):
 def test_num_threads_validation():
     with pytest.raises(ValueError, match='num_threads'):
         FlowEstimator(variant=SMALL, random_weights=True, device='cpu', num_threads=0)
+
+
+def test_channels_last_is_close_to_the_exact_path_and_streams_identically():
+    rng = np.random.default_rng(3)
+    img1 = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    img2 = np.roll(img1, (1, 2), axis=(0, 1))
+    torch.manual_seed(0)
+    exact = FlowEstimator(random_weights=True, device='cpu')
+    fast = FlowEstimator(random_weights=True, device='cpu', channels_last=True)
+    fast.model.load_state_dict(exact.model.state_dict())
+    flow_exact = exact(img1, img2)
+    flow_fast = fast(img1, img2)
+    assert np.abs(flow_fast - flow_exact).max() < 1e-2
+    fast.push(img1)
+    assert np.array_equal(fast.push(img2), flow_fast)

@@ -59,6 +59,7 @@ def build_estimator(params: dict[str, Any]) -> Any:
         network_size=list(params['network_size']) if params['network_size'] else None,
         num_threads=params['num_threads'] or None,
         allow_fallback=not params['require_device'],
+        channels_last=params['channels_last'],
     )
 
 
