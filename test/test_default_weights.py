@@ -10,9 +10,9 @@ import torch
 
 WEIGHTS = Path(__file__).resolve().parents[1] / 'lfn2_ros' / 'weights' / 'liteflownet2_default.pth'
 
-# Measured on the first 32 held-out pairs at 320x448 (see the README model card): EPE_MEASURED px.
-# The first 4 pairs are checked against it with margin.
-HELDOUT_EPE_MAX = 99.0
+# No weights are shipped yet (README, Weights): the first run stayed at zero flow. Weights that ship
+# must reach issue 7's held-out target at 320x448; set this to the measured figure plus a margin then.
+HELDOUT_EPE_MAX = 2.0
 
 pytestmark = pytest.mark.skipif(not WEIGHTS.is_file(),
                                 reason=f'default weights not shipped: {WEIGHTS} is absent')

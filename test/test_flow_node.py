@@ -255,8 +255,11 @@ def test_slow_model_drops_frames_with_flat_memory():
         period_ns = S // 30
         rss = {}
         start, t0 = time.monotonic(), time.time_ns()  # camera-like stamps: latency is measured against them
+        publish_lag_s = {}  # stamp -> how late the (loaded) test publisher sent the frame
         for k in range(300):
-            rig.probe.image_pub.publish(rig.probe.image(image, t0 + k * period_ns))
+            stamp = t0 + k * period_ns
+            publish_lag_s[stamp] = (time.time_ns() - stamp) / 1e9
+            rig.probe.image_pub.publish(rig.probe.image(image, stamp))
             if k in (100, 299):
                 rss[k] = _rss_mb()
             time.sleep(max(0.0, start + (k + 1) / 30 - time.monotonic()))
@@ -268,11 +271,15 @@ def test_slow_model_drops_frames_with_flat_memory():
         exact = [round((time_to_ns(m.header.stamp) - time_to_ns(m.previous_stamp)) / period_ns) - 1
                  == m.frames_skipped for m in flows]
         assert sum(exact) >= 0.9 * len(flows)
-        assert sum(m.frames_skipped for m in flows) >= 100
-        assert rig.node._slot.dropped_total >= 100
+        # A model 3x slower than the camera skips about two frames per flow; how many flows a loaded
+        # machine gets through in 10 s varies, so the counts are checked per flow, not in total.
+        assert sum(m.frames_skipped for m in flows) >= len(flows), [m.frames_skipped for m in flows]
+        assert rig.node._slot.dropped_total >= len(flows)
         # Latency does not grow with a queue (it would reach seconds if frames were queued).
-        latency = [s.end_to_end_latency for s in rig.probe.summaries]
-        assert np.median(latency[-10:]) < 1.0
+        # The test's own publishing delay is subtracted: only time spent after publication counts.
+        latency = [s.end_to_end_latency - publish_lag_s.get(time_to_ns(s.header.stamp), 0.0)
+                   for s in rig.probe.summaries]
+        assert np.median(latency[-10:]) < 1.0, latency
         # 200 leaked 230 kB frames would add ~46 MB.
         assert rss[299] - rss[100] < 20.0, rss
     finally:

@@ -79,3 +79,17 @@ def test_slot_wakes_consumer_and_close():
     slot.close()
     thread.join(5.0)
     assert got[-1] is None and not thread.is_alive()
+
+
+def test_frame_period_counts_frames_lost_before_the_node():
+    from lfn2_ros.node.pairing import FramePeriod
+
+    period = FramePeriod()
+    assert period.frames_between(0, 300) == 0  # unknown period: nothing claimed
+    for stamp in (0, 100, 200, 500, 600, 700, 1100):  # 10 Hz-like, some frames lost in transport
+        period.observe(stamp)
+    assert period.period_ns == 100
+    assert period.frames_between(700, 1100) == 3
+    assert period.frames_between(600, 700) == 0
+    period.observe(50)  # bag loop: the estimate restarts
+    assert period.period_ns is None

@@ -25,7 +25,7 @@ from std_srvs.srv import SetBool, Trigger
 from lfn2_msgs.msg import OpticalFlow, OpticalFlowSummary
 from lfn2_ros.metrics import fb_confidence, flow_stats
 from lfn2_ros.node import conversions as conv
-from lfn2_ros.node.pairing import Frame, FramePairer, LatestSlot
+from lfn2_ros.node.pairing import Frame, FramePairer, FramePeriod, LatestSlot
 from lfn2_ros.node.parameters import declare_parameters, validate_parameters, validate_values
 from lfn2_ros.node.qos import DIAGNOSTICS_QOS, input_qos, output_qos
 from lfn2_ros.node.runner import spin_node
@@ -100,6 +100,7 @@ class FlowNode(Node):
             super().destroy_node()
             raise
         self._pairer = FramePairer(self._params['max_pair_gap'])
+        self._period = FramePeriod()
         self._slot: LatestSlot[Frame] = LatestSlot()
         self._stats_lock = threading.Lock()
         self._window = self._empty_window()
@@ -161,6 +162,7 @@ class FlowNode(Node):
     def _on_image(self, msg: Image | CompressedImage) -> None:
         with self._stats_lock:
             self._window['received'] += 1
+        self._period.observe(conv.time_to_ns(msg.header.stamp))
         if self._estimator is None:
             return
         max_rate = self._params['max_rate']
@@ -237,6 +239,10 @@ class FlowNode(Node):
             if estimator is None:
                 return
             decision = self._pairer.next(frame)
+            if decision.previous is not None:
+                # Frames lost before the callback (best-effort input) show only in the stamp gap.
+                frame.frames_skipped = max(frame.frames_skipped, self._period.frames_between(
+                    decision.previous.stamp_ns, frame.stamp_ns))
             if decision.previous is None:
                 estimator.reset()
                 self.get_logger().debug(f'pairing restarts: {decision.reason}')

@@ -8,6 +8,7 @@ Pure Python (no ROS types), so the rules are tested without a graph.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -181,3 +182,43 @@ class LatestSlot(Generic[T]):
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+
+class FramePeriod:
+    """Camera frame period from the stamps of the frames that reached the node.
+
+    Frames a best-effort subscription loses before the callback never reach :class:`LatestSlot`, so
+    its drop count misses them. The shortest recent stamp interval is the camera period (as long as
+    some consecutive frames arrive), and a pair's stamp gap in periods tells how many frames lie
+    between its two frames, however they were lost.
+
+    Args:
+        window: number of recent intervals kept.
+
+    """
+
+    def __init__(self, window: int = 32) -> None:
+        self._intervals: deque[int] = deque(maxlen=window)
+        self._last_ns: int | None = None
+
+    def observe(self, stamp_ns: int) -> None:
+        """Record the stamp of a received frame (ns); a stamp going backwards restarts the estimate."""
+        if self._last_ns is not None:
+            if stamp_ns < self._last_ns:
+                self._intervals.clear()
+            elif stamp_ns > self._last_ns:
+                self._intervals.append(stamp_ns - self._last_ns)
+        self._last_ns = stamp_ns
+
+    @property
+    def period_ns(self) -> int | None:
+        """Estimated frame period, ns; None until 4 intervals were seen."""
+        intervals = list(self._intervals)
+        return min(intervals) if len(intervals) >= 4 else None
+
+    def frames_between(self, previous_ns: int, current_ns: int) -> int:
+        """Frames the camera produced strictly between two stamps (0 while the period is unknown)."""
+        period = self.period_ns
+        if period is None or current_ns <= previous_ns:
+            return 0
+        return max(0, round((current_ns - previous_ns) / period) - 1)
