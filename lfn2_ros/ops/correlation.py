@@ -20,6 +20,8 @@ from typing import Optional
 
 import torch
 
+from lfn2_ros.ops.reference import check_correlation_args, correlation_reference
+
 BACKENDS = ('auto', 'extension', 'reference')
 
 _lock = threading.Lock()
@@ -112,15 +114,8 @@ def has_extension() -> bool:
 
 def _check_args(f1: torch.Tensor, f2: torch.Tensor, flow: Optional[torch.Tensor], max_displacement: int,
                 stride: int, dilation_patch: int, negative_slope: float) -> None:
-    if f1.dim() != 4 or f2.shape != f1.shape:
-        raise ValueError(f'f1 and f2 must both be (N, C, H, W); got {tuple(f1.shape)} and {tuple(f2.shape)}')
-    if flow is not None and (flow.dim() != 4 or flow.shape[1] != 2 or flow.shape[0] != f1.shape[0]
-                             or flow.shape[2:] != f1.shape[2:]):
-        raise ValueError(f'flow must be (N, 2, H, W) = ({f1.shape[0]}, 2, {f1.shape[2]}, {f1.shape[3]}); '
-                         f'got {tuple(flow.shape)}')
-    if max_displacement < 0 or stride < 1 or dilation_patch < 1:
-        raise ValueError('need max_displacement >= 0, stride >= 1, dilation_patch >= 1; got '
-                         f'{max_displacement}, {stride}, {dilation_patch}')
+    check_correlation_args(f1, f2, flow, max_displacement, stride, dilation_patch)
+    # The backward reads the sign of the output to undo the leaky ReLU, which needs a slope >= 0.
     if negative_slope < 0:
         raise ValueError(f'negative_slope must be >= 0, got {negative_slope}')
 
@@ -165,8 +160,6 @@ def correlation(
     if _use_extension(f1.device):
         return torch.ops.lfn2.correlation(f1, f2, flow, int(max_displacement), int(stride),
                                           int(dilation_patch), float(negative_slope))
-    from lfn2_ros.ops.reference import correlation_reference
-
     return correlation_reference(f1, f2, flow, max_displacement=max_displacement, stride=stride,
                                  dilation_patch=dilation_patch, negative_slope=negative_slope)
 

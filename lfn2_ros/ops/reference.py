@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from lfn2_ros.ops.warp import warp
 
-__all__ = ['correlation_output_size', 'correlation_reference']
+__all__ = ['check_correlation_args', 'correlation_output_size', 'correlation_reference']
 
 
 def correlation_output_size(size: int, stride: int) -> int:
@@ -19,8 +19,9 @@ def correlation_output_size(size: int, stride: int) -> int:
     return (size + stride - 1) // stride
 
 
-def _check_args(f1: torch.Tensor, f2: torch.Tensor, flow: Optional[torch.Tensor], max_displacement: int,
-                stride: int, dilation_patch: int) -> None:
+def check_correlation_args(f1: torch.Tensor, f2: torch.Tensor, flow: Optional[torch.Tensor],
+                           max_displacement: int, stride: int, dilation_patch: int) -> None:
+    """Raise ValueError for shapes or settings no correlation backend accepts (shared by all of them)."""
     if f1.dim() != 4 or f1.shape != f2.shape:
         raise ValueError(f'correlation expects f1 and f2 of the same shape (N, C, H, W), got '
                          f'{tuple(f1.shape)} and {tuple(f2.shape)}')
@@ -73,7 +74,7 @@ def correlation_reference(
         ValueError: on inconsistent shapes or arguments.
 
     """
-    _check_args(f1, f2, flow, max_displacement, stride, dilation_patch)
+    check_correlation_args(f1, f2, flow, max_displacement, stride, dilation_patch)
     if flow is not None:
         f2 = warp(f2, flow)
     n, _, h, w = f1.shape
