@@ -162,7 +162,8 @@ class FlowNode(Node):
     def _on_image(self, msg: Image | CompressedImage) -> None:
         with self._stats_lock:
             self._window['received'] += 1
-        self._period.observe(conv.time_to_ns(msg.header.stamp))
+        stamp_ns = conv.time_to_ns(msg.header.stamp)
+        self._period.observe(stamp_ns)
         if self._estimator is None:
             return
         max_rate = self._params['max_rate']
@@ -182,7 +183,6 @@ class FlowNode(Node):
             return
         self._last_accept = now
         encoding = getattr(msg, 'encoding', None) or f'compressed:{msg.format}'
-        stamp_ns = conv.time_to_ns(msg.header.stamp)
         self._slot.put(Frame(image, stamp_ns, encoding, msg.header, time.monotonic_ns()))
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
