@@ -13,7 +13,7 @@ setup(
     version='0.1.0',
     packages=find_packages(include=[PACKAGE, f'{PACKAGE}.*']),
     package_data={
-        f'{PACKAGE}.ops': ['csrc/*.h', 'csrc/*.cpp', 'csrc/cpu/*.cpp', 'csrc/cuda/*.cu'],
+        f'{PACKAGE}.ops': ['csrc/*.h', 'csrc/*.cpp', 'csrc/cpu/*.h', 'csrc/cpu/*.cpp', 'csrc/cuda/*.cu'],
         PACKAGE: ['weights/*.pth'],
     },
     data_files=[

@@ -88,6 +88,21 @@ def test_random_shapes_match_reference(seed):
         torch.testing.assert_close(out, ref, atol=1e-5, rtol=0, msg=lambda m, cfg=cfg: f'{cfg}: {m}')
 
 
+@pytest.mark.parametrize('memory_format', [torch.contiguous_format, torch.channels_last],
+                         ids=['nchw-rows', 'channels-last'])
+@pytest.mark.parametrize('level', ['level4', 'level3'])
+def test_both_cpu_layouts_match_reference(level, memory_format):
+    """NCHW inputs take the row kernel, channels-last ones the channels-last kernel; widths cover full
+    8-pixel blocks, partial ones and the padded buffer strides of 32- and 64-pixel rows."""
+    c, md, s, d = LEVELS[level]
+    gen = torch.Generator().manual_seed(8)
+    for h, w in ((6, 64 * s), (5, 32 * s + 1), (4, 70)):
+        f1, f2 = (t.contiguous(memory_format=memory_format) for t in _features(1, c // 4, h, w, gen=gen))
+        for flow in (None, _flow(1, h, w, gen=gen)):
+            out, ref = _both(f1, f2, flow, max_displacement=md, stride=s, dilation_patch=d)
+            torch.testing.assert_close(out, ref, atol=1e-5, rtol=0, msg=lambda m, hw=(h, w): f'{hw}: {m}')
+
+
 def _as_warp(x, flow):
     """warp(x, flow) through the fused op: C = 1, f1 = 1, md = 0 and slope 1 make the output the warped x."""
     ones = torch.ones_like(x)
@@ -299,9 +314,10 @@ def test_env_variable_selects_the_backend(monkeypatch):
         set_backend('extension')
 
 
-@pytest.mark.parametrize('isa', ['plain', 'base'])
+@pytest.mark.parametrize('isa', ['plain', 'base', 'avx2'])
 def test_portable_cpu_paths(isa):
-    """The non-AVX loops (e.g. what an aarch64 Jetson runs) match the reference; cached build, new process."""
+    """The portable loops (what an aarch64 Jetson runs) and the AVX2 cap of an AVX-512 machine match the
+    reference; cached build, new process."""
     code = (
         'import torch\n'
         'from lfn2_ros.ops.correlation import correlation, set_backend\n'

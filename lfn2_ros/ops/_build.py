@@ -83,7 +83,8 @@ def want_cuda() -> tuple[bool, str]:
 
 def sources(with_cuda: bool) -> list[str]:
     """Source files of the extension."""
-    srcs = [CSRC / 'correlation.cpp', CSRC / 'cpu' / 'correlation_kernel.cpp']
+    srcs = [CSRC / 'correlation.cpp', CSRC / 'cpu' / 'correlation_kernel.cpp',
+            CSRC / 'cpu' / 'correlation_rows.cpp']
     if with_cuda:
         srcs.append(CSRC / 'cuda' / 'correlation_kernel.cu')
     return [str(s) for s in srcs]

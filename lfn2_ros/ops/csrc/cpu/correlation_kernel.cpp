@@ -3,6 +3,9 @@
 //
 // CPU kernels of lfn2::correlation (fused warp + local correlation + leaky ReLU) and its backward.
 //
+// The forward of NCHW inputs with dilation_patch == stride (every LiteFlowNet2 level) runs the row kernel of
+// correlation_rows.cpp instead; this file serves channels-last inputs, the other configurations and the
+// backward.
 // Layout: features are read channels-last (N, H, W, C) so that every dot product and every bilinear blend is a
 // contiguous, vectorisable loop over channels. The warped f2 is never materialised as a whole: each thread
 // keeps a ring of the P warped rows its current output row needs (the next output row needs one new row), so
@@ -23,6 +26,8 @@
 
 #include "../correlation.h"
 #include "../correlation_index.h"
+#include "cpu_isa.h"
+#include "correlation_rows.h"
 
 namespace lfn2 {
 namespace {
@@ -188,21 +193,17 @@ struct FloatLoops {
   void (*wsum)(const float*, const float* const*, int, int64_t, float*);
 };
 
-// Chosen once per process; LFN2_CPU_ISA=plain|base|avx2|avx512 restricts it (tests of the other paths).
+// Chosen once per process from cpu_isa() (LFN2_CPU_ISA caps it; tests of the portable paths).
 const FloatLoops& float_loops() {
   static const FloatLoops loops = [] {
-    const char* env = std::getenv("LFN2_CPU_ISA");
-    const std::string want = env ? env : "";
     FloatLoops l{&dots_plain<float>, &wsum_plain<float>};
-    if (want == "plain") return l;
+    const cpu::Isa isa = cpu::cpu_isa();
+    if (isa == cpu::Isa::kPlain) return l;
 #ifdef LFN2_SIMD
     l = {&dots_base, &wsum_base};
-    if (want == "base") return l;
 #ifdef LFN2_X86_DISPATCH
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2")) l = {&dots_avx2, &wsum_avx2};
-    if (want == "avx2") return l;
-    if (__builtin_cpu_supports("avx512f")) l = {&dots_avx512, &wsum_avx512};
+    if (isa == cpu::Isa::kAvx2) l = {&dots_avx2, &wsum_avx2};
+    if (isa == cpu::Isa::kAvx512) l = {&dots_avx512, &wsum_avx512};
 #endif
 #endif
     return l;
@@ -543,6 +544,13 @@ at::Tensor correlation_cpu(const at::Tensor& f1, const at::Tensor& f2, const std
   at::Tensor out = at::empty({g.N, g.P * g.P, g.oH, g.oW}, f1.options().dtype(ct));
   if (out.numel() == 0) return out.to(f1.scalar_type());
   if (g.C == 0) return out.zero_().to(f1.scalar_type());
+  if (cpu::rows_supported(f1, max_displacement, stride, dilation_patch)) {
+    const at::Tensor f1c = f1.to(ct).contiguous(), f2c = f2.to(ct).contiguous();
+    const at::Tensor fl = flow.has_value() ? flow->to(ct).contiguous() : at::Tensor();
+    cpu::correlation_rows_forward(f1c, f2c, fl.defined() ? &fl : nullptr, max_displacement, stride,
+                                  negative_slope, out);
+    return out.to(f1.scalar_type());
+  }
   const at::Tensor f1n = to_nhwc(f1, ct), f2n = to_nhwc(f2, ct);
   const at::Tensor fl = flow.has_value() ? flow->to(ct).contiguous() : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(ct, "lfn2_correlation_cpu", [&] {

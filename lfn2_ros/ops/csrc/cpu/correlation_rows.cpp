@@ -1,0 +1,338 @@
+// Copyright 2026 The lfn2_ros Authors
+// SPDX-License-Identifier: Apache-2.0
+//
+// NCHW forward kernel of lfn2::correlation, vectorised over output pixels instead of channels.
+//
+// With dilation_patch == stride (every LiteFlowNet2 level: 1/1 and 2/2) the displacements fall on the stride
+// grid, so the op is a stride-1, dilation-1 correlation of the subsampled images f1[:, :, ::s, ::s] and
+// W[:, :, ::s, ::s]: output row oh, displacement (j, i) reads subsampled row oh + j - md, column m + i - md.
+// For one output row, 8 output pixels and one displacement row j, the 7 horizontal displacements are 7
+// accumulators of 8 lanes fed by one f1 vector and 7 shifted W vectors per channel: a register-blocked loop
+// without horizontal sums or transposes, reading the NCHW tensors the network produces as they are.
+// W rows are built once per thread into a ring of P zero-padded (C, Wp) rows (copied, or warped with the
+// bilinear taps of correlation_index.h when a flow is given), so the warp runs once per sampled pixel and no
+// warped tensor is written. Parallel over output rows; results do not depend on the number of threads.
+#include "correlation_rows.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define LFN2_ROWS_AVX2 1
+#endif
+
+#include "../correlation_index.h"
+#include "cpu_isa.h"
+
+namespace lfn2 {
+namespace cpu {
+namespace {
+
+constexpr int64_t kLanes = 8;  // output pixels per block (one AVX2 register of float)
+constexpr int kMaxShifts = 7;  // horizontal displacements per block: 7 accumulators + f1 + a W load <= 16 ymm
+
+struct RowGeometry {
+  int64_t N, C, H, W;
+  int64_t s;       // stride == dilation_patch: subsampling of rows and columns
+  int64_t Hs, Ws;  // output rows and columns (subsampled image size)
+  int64_t md, P;
+  int64_t Wa;  // f1 row buffer width: Ws rounded up to kLanes
+  int64_t Wp;  // W row buffer width: md zero columns, Wa columns (zeros past Ws), md zero columns
+};
+
+RowGeometry make_row_geometry(const at::Tensor& f1, int64_t md, int64_t stride) {
+  RowGeometry g;
+  g.N = f1.size(0);
+  g.C = f1.size(1);
+  g.H = f1.size(2);
+  g.W = f1.size(3);
+  g.s = stride;
+  g.Hs = index::out_size(g.H, stride);
+  g.Ws = index::out_size(g.W, stride);
+  g.md = md;
+  g.P = 2 * md + 1;
+  g.Wa = (g.Ws + kLanes - 1) / kLanes * kLanes;
+  // A channel stride of a multiple of 128 bytes maps the C rows of a block onto a few L1 sets, which then
+  // evict each other between the P passes over them (measured 2x slower at 1024-px inputs).
+  if (g.Wa % 32 == 0) g.Wa += kLanes;
+  g.Wp = g.Wa + 2 * md;
+  if (g.Wp % 32 == 0) g.Wp += kLanes;
+  return g;
+}
+
+template <typename T>
+inline T leaky(T v, T slope) {
+  return v > T(0) ? v : v * slope;
+}
+
+// One register block: for shifts i < ni and lanes l < valid,
+// out[i * plane + l] = leaky(sum_c a[c * a_cs + l] * b[c * b_cs + i + l]), channels summed in order.
+template <typename T>
+void block_plain(const T* a, int64_t a_cs, const T* b, int64_t b_cs, int64_t C, int ni, T slope, T* out,
+                 int64_t plane, int64_t valid) {
+  T acc[kMaxShifts][kLanes] = {};
+  for (int64_t c = 0; c < C; ++c, a += a_cs, b += b_cs) {
+    for (int i = 0; i < ni; ++i)
+      for (int64_t l = 0; l < kLanes; ++l) acc[i][l] += a[l] * b[i + l];
+  }
+  for (int i = 0; i < ni; ++i)
+    for (int64_t l = 0; l < valid; ++l) out[i * plane + l] = leaky(acc[i][l], slope);
+}
+
+#ifdef LFN2_ROWS_AVX2
+template <int NI>
+__attribute__((target("avx2,fma"))) inline void block_avx2_n(const float* a, int64_t a_cs, const float* b,
+                                                              int64_t b_cs, int64_t C, float slope, float* out,
+                                                              int64_t plane, int64_t valid) {
+  __m256 acc[NI];
+  for (int i = 0; i < NI; ++i) acc[i] = _mm256_setzero_ps();
+  for (int64_t c = 0; c < C; ++c, a += a_cs, b += b_cs) {
+    const __m256 va = _mm256_loadu_ps(a);
+    for (int i = 0; i < NI; ++i) acc[i] = _mm256_fmadd_ps(va, _mm256_loadu_ps(b + i), acc[i]);
+  }
+  const __m256 vslope = _mm256_set1_ps(slope);
+  const __m256 zero = _mm256_setzero_ps();
+  for (int i = 0; i < NI; ++i) {
+    // leaky ReLU as torch computes it: v > 0 ? v : v * slope (NaN stays NaN).
+    const __m256 r = _mm256_blendv_ps(_mm256_mul_ps(acc[i], vslope), acc[i], _mm256_cmp_ps(acc[i], zero, _CMP_GT_OQ));
+    if (valid == kLanes) {
+      _mm256_storeu_ps(out + i * plane, r);
+    } else {
+      alignas(32) float tmp[kLanes];
+      _mm256_store_ps(tmp, r);
+      std::memcpy(out + i * plane, tmp, static_cast<size_t>(valid) * sizeof(float));
+    }
+  }
+}
+
+__attribute__((target("avx2,fma"))) void block_avx2(const float* a, int64_t a_cs, const float* b, int64_t b_cs,
+                                                    int64_t C, int ni, float slope, float* out, int64_t plane,
+                                                    int64_t valid) {
+  switch (ni) {
+    case 1: block_avx2_n<1>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
+    case 2: block_avx2_n<2>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
+    case 3: block_avx2_n<3>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
+    case 4: block_avx2_n<4>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
+    case 5: block_avx2_n<5>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
+    case 6: block_avx2_n<6>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
+    default: block_avx2_n<7>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
+  }
+}
+#endif
+
+template <typename T>
+using BlockFn = void (*)(const T*, int64_t, const T*, int64_t, int64_t, int, T, T*, int64_t, int64_t);
+
+template <typename T>
+BlockFn<T> block_fn() {
+  return &block_plain<T>;
+}
+template <>
+BlockFn<float> block_fn<float>() {
+#ifdef LFN2_ROWS_AVX2
+  if (cpu_isa() >= Isa::kAvx2) return &block_avx2;
+#endif
+  return &block_plain<float>;
+}
+
+// One channel of a warped row: out[m] = ((w0 p[o0] + w1 p[o1]) + w2 p[o2]) + w3 p[o3] with ok = off[k * n + m],
+// wk = w[k * n + m]; products and sums rounded separately, as grid_sample computes them.
+template <typename T>
+void warp_plain(const T* plane, const int32_t* off, const T* w, int64_t n, T* out) {
+  for (int64_t m = 0; m < n; ++m) {
+    T v = w[m] * plane[off[m]];
+    for (int k = 1; k < 4; ++k) v = v + w[k * n + m] * plane[off[k * n + m]];
+    out[m] = v;
+  }
+}
+
+#ifdef LFN2_ROWS_AVX2
+__attribute__((target("avx2,fma"))) void warp_avx2(const float* plane, const int32_t* off, const float* w,
+                                                   int64_t n, float* out) {
+  int64_t m = 0;
+  for (; m + kLanes <= n; m += kLanes) {
+    __m256 v = _mm256_mul_ps(_mm256_loadu_ps(w + m),
+                             _mm256_i32gather_ps(plane, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(off + m)), 4));
+    for (int k = 1; k < 4; ++k) {
+      const __m256i o = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(off + k * n + m));
+      v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_loadu_ps(w + k * n + m), _mm256_i32gather_ps(plane, o, 4)));
+    }
+    _mm256_storeu_ps(out + m, v);
+  }
+  for (; m < n; ++m) {
+    float v = w[m] * plane[off[m]];
+    for (int k = 1; k < 4; ++k) v = v + w[k * n + m] * plane[off[k * n + m]];
+    out[m] = v;
+  }
+}
+#endif
+
+template <typename T>
+using WarpFn = void (*)(const T*, const int32_t*, const T*, int64_t, T*);
+
+template <typename T>
+WarpFn<T> warp_fn() {
+  return &warp_plain<T>;
+}
+template <>
+WarpFn<float> warp_fn<float>() {
+#ifdef LFN2_ROWS_AVX2
+  if (cpu_isa() >= Isa::kAvx2) return &warp_avx2;
+#endif
+  return &warp_plain<float>;
+}
+
+// Per-thread ring of the P subsampled W rows an output row reads. Rows needed by one output row are P
+// consecutive indices, so slot r % P never evicts a row still in use; consecutive output rows build one row.
+template <typename T>
+class PaddedRowRing {
+ public:
+  PaddedRowRing(const RowGeometry& g, const T* f2, const T* flow)
+      : g_(g), f2_(f2), flow_(flow), buf_(static_cast<size_t>(g.P * g.C * g.Wp)), tag_(g.P, -1) {
+    if (flow_ != nullptr) {
+      off_.resize(4 * g.Ws);
+      w_.resize(4 * g.Ws);
+    }
+  }
+
+  // Subsampled row r (0 <= r < Hs) of batch item n as a (C, Wp) block: W[n, c, s*r, s*m] at column md + m.
+  const T* row(int64_t n, int64_t r) {
+    const int64_t slot = r % g_.P;
+    T* dst = buf_.data() + slot * g_.C * g_.Wp;
+    const int64_t tag = n * g_.Hs + r;
+    if (tag_[slot] != tag) {
+      if (flow_ == nullptr) {
+        copy_row(n, r, dst);
+      } else {
+        warp_row(n, r, dst);
+      }
+      tag_[slot] = tag;
+    }
+    return dst;
+  }
+
+ private:
+  void zero_margins(T* d) const {
+    std::fill(d, d + g_.md, T(0));
+    std::fill(d + g_.md + g_.Ws, d + g_.Wp, T(0));
+  }
+
+  void copy_row(int64_t n, int64_t r, T* dst) const {
+    for (int64_t c = 0; c < g_.C; ++c) {
+      const T* src = f2_ + ((n * g_.C + c) * g_.H + g_.s * r) * g_.W;
+      T* d = dst + c * g_.Wp;
+      zero_margins(d);
+      if (g_.s == 1) {
+        std::memcpy(d + g_.md, src, static_cast<size_t>(g_.Ws) * sizeof(T));
+      } else {
+        for (int64_t m = 0; m < g_.Ws; ++m) d[g_.md + m] = src[g_.s * m];
+      }
+    }
+  }
+
+  // d[md + m] = mmflow Warp(f2, flow)[n, c, s*r, s*m] = ((w_nw v_nw + w_ne v_ne) + w_sw v_sw) + w_se v_se as
+  // grid_sample sums it. A tap outside the image (or every tap of a sample the mask rejects) gets weight 0
+  // and reads an in-image pixel instead, so the channel loop has no branches (for finite features this
+  // adds exactly +0, which is what the reference adds).
+  void warp_row(int64_t n, int64_t r, T* dst) {
+    const int64_t HW = g_.H * g_.W, Ws = g_.Ws, qy = g_.s * r;
+    const T* fl = flow_ + n * 2 * HW + qy * g_.W;
+    for (int64_t m = 0; m < Ws; ++m) {
+      const int64_t qx = g_.s * m;
+      const index::Taps<T> t = index::bilinear_taps<T>(qx, qy, fl[qx], fl[HW + qx], g_.H, g_.W);
+      for (int k = 0; k < 4; ++k) {
+        const bool in = t.valid && t.tap_in(k);
+        const int64_t ty = std::clamp<int64_t>(t.tap_y(k), 0, g_.H - 1);
+        const int64_t tx = std::clamp<int64_t>(t.tap_x(k), 0, g_.W - 1);
+        off_[k * Ws + m] = static_cast<int32_t>(ty * g_.W + tx);
+        w_[k * Ws + m] = in ? t.w[k] : T(0);
+      }
+    }
+    const WarpFn<T> blend = warp_fn<T>();
+    for (int64_t c = 0; c < g_.C; ++c) {
+      T* d = dst + c * g_.Wp;
+      zero_margins(d);
+      blend(f2_ + (n * g_.C + c) * HW, off_.data(), w_.data(), Ws, d + g_.md);
+    }
+  }
+
+  const RowGeometry& g_;
+  const T* f2_;
+  const T* flow_;
+  std::vector<T> buf_;
+  std::vector<int64_t> tag_;
+  std::vector<int32_t> off_;
+  std::vector<T> w_;
+};
+
+template <typename T>
+void forward_rows(const RowGeometry& g, const T* f1, const T* f2, const T* flow, T slope, T* out) {
+  const int64_t P = g.P, C = g.C, plane = g.Hs * g.Ws;
+  const BlockFn<T> block = block_fn<T>();
+  at::parallel_for(0, g.N * g.Hs, 1, [&](int64_t r0, int64_t r1) {
+    PaddedRowRing<T> ring(g, f2, flow);
+    std::vector<T> a(static_cast<size_t>(C * g.Wa), T(0));  // columns past Ws stay 0
+    std::vector<const T*> rows(P);
+    for (int64_t rr = r0; rr < r1; ++rr) {
+      const int64_t n = rr / g.Hs, oh = rr % g.Hs;
+      for (int64_t c = 0; c < C; ++c) {
+        const T* src = f1 + ((n * C + c) * g.H + g.s * oh) * g.W;
+        T* d = a.data() + c * g.Wa;
+        if (g.s == 1) {
+          std::memcpy(d, src, static_cast<size_t>(g.Ws) * sizeof(T));
+        } else {
+          for (int64_t m = 0; m < g.Ws; ++m) d[m] = src[g.s * m];
+        }
+      }
+      for (int64_t j = 0; j < P; ++j) {
+        const int64_t r = oh + j - g.md;
+        rows[j] = index::inside(r, g.Hs) ? ring.row(n, r) : nullptr;
+      }
+      T* out_row = out + n * P * P * plane + oh * g.Ws;
+      for (int64_t x0 = 0; x0 < g.Ws; x0 += kLanes) {
+        const int64_t valid = std::min(kLanes, g.Ws - x0);
+        for (int64_t j = 0; j < P; ++j) {
+          T* o = out_row + j * P * plane + x0;
+          if (rows[j] == nullptr) {
+            for (int64_t i = 0; i < P; ++i) std::fill(o + i * plane, o + i * plane + valid, T(0));
+            continue;
+          }
+          for (int64_t i0 = 0; i0 < P; i0 += kMaxShifts) {
+            const int ni = static_cast<int>(std::min<int64_t>(kMaxShifts, P - i0));
+            block(a.data() + x0, g.Wa, rows[j] + x0 + i0, g.Wp, C, ni, slope, o + i0 * plane, plane, valid);
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+bool rows_supported(const at::Tensor& f1, int64_t max_displacement, int64_t stride, int64_t dilation_patch) {
+  const bool on_stride_grid = dilation_patch == stride || max_displacement == 0;
+  const bool nchw = f1.is_contiguous() || !f1.is_contiguous(at::MemoryFormat::ChannelsLast);
+  const bool int32_offsets = f1.size(2) * f1.size(3) < (int64_t{1} << 31);
+  return on_stride_grid && nchw && int32_offsets;
+}
+
+void correlation_rows_forward(const at::Tensor& f1, const at::Tensor& f2, const at::Tensor* flow,
+                              int64_t max_displacement, int64_t stride, double negative_slope, at::Tensor& out) {
+  TORCH_INTERNAL_ASSERT(f1.is_contiguous() && f2.is_contiguous() && out.is_contiguous());
+  TORCH_INTERNAL_ASSERT(flow == nullptr || (flow->is_contiguous() && flow->scalar_type() == f1.scalar_type()));
+  const RowGeometry g = make_row_geometry(f1, max_displacement, stride);
+  AT_DISPATCH_FLOATING_TYPES(f1.scalar_type(), "lfn2_correlation_rows", [&] {
+    forward_rows<scalar_t>(g, f1.data_ptr<scalar_t>(), f2.data_ptr<scalar_t>(),
+                           flow != nullptr ? flow->data_ptr<scalar_t>() : nullptr,
+                           static_cast<scalar_t>(negative_slope), out.data_ptr<scalar_t>());
+  });
+}
+
+}  // namespace cpu
+}  // namespace lfn2
