@@ -85,6 +85,45 @@ void block_plain(const T* a, int64_t a_cs, const T* b, int64_t b_cs, int64_t C, 
     for (int64_t l = 0; l < valid; ++l) out[i * plane + l] = leaky(acc[i][l], slope);
 }
 
+#if defined(__GNUC__)
+#define LFN2_ROWS_VEC 1
+// Portable SIMD (GCC/Clang vector extensions: SSE on a baseline x86-64, NEON on aarch64) for CPUs without
+// AVX2 + FMA; multiply and add round separately (-ffp-contract=off), as in block_plain.
+typedef float Vec8 __attribute__((vector_size(32)));
+
+inline Vec8 load8(const float* p) {
+  Vec8 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+template <int NI>
+void block_vec_n(const float* a, int64_t a_cs, const float* b, int64_t b_cs, int64_t C, float slope, float* out,
+                 int64_t plane, int64_t valid) {
+  Vec8 acc[NI];
+  for (int i = 0; i < NI; ++i) acc[i] = Vec8{};
+  for (int64_t c = 0; c < C; ++c, a += a_cs, b += b_cs) {
+    const Vec8 va = load8(a);
+    for (int i = 0; i < NI; ++i) acc[i] += va * load8(b + i);
+  }
+  for (int i = 0; i < NI; ++i)
+    for (int64_t l = 0; l < valid; ++l) out[i * plane + l] = leaky(acc[i][l], slope);
+}
+
+void block_vec(const float* a, int64_t a_cs, const float* b, int64_t b_cs, int64_t C, int ni, float slope,
+               float* out, int64_t plane, int64_t valid) {
+  switch (ni) {
+    case 1: block_vec_n<1>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
+    case 2: block_vec_n<2>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
+    case 3: block_vec_n<3>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
+    case 4: block_vec_n<4>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
+    case 5: block_vec_n<5>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
+    case 6: block_vec_n<6>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
+    default: block_vec_n<7>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
+  }
+}
+#endif
+
 #ifdef LFN2_ROWS_AVX2
 template <int NI>
 __attribute__((target("avx2,fma"))) inline void block_avx2_n(const float* a, int64_t a_cs, const float* b,
@@ -137,6 +176,9 @@ template <>
 BlockFn<float> block_fn<float>() {
 #ifdef LFN2_ROWS_AVX2
   if (cpu_isa() >= Isa::kAvx2) return &block_avx2;
+#endif
+#ifdef LFN2_ROWS_VEC
+  if (cpu_isa() >= Isa::kBase) return &block_vec;
 #endif
   return &block_plain<float>;
 }
