@@ -104,6 +104,9 @@ def test_stamps_header_encoding_direction_and_topics_agree(rig):
         assert summary.header == msg.header and summary.previous_stamp == msg.previous_stamp
         assert summary.mean_u == pytest.approx(2.0, abs=0.3) and summary.mean_v == pytest.approx(1.0, abs=0.3)
         assert summary.valid_fraction == 1.0 and summary.inference_time > 0
+        # Latency parts: the frame waited >= 0 s for the worker; it arrived before the flow went out.
+        assert 0.0 <= summary.queue_time < 5.0
+        assert summary.receive_latency <= summary.end_to_end_latency
 
 
 @pytest.mark.parametrize('encoding', ['rgb8', 'bgra8', 'rgba8', 'mono8', 'mono16', 'bayer_rggb8',

@@ -118,9 +118,10 @@ def test_summary_and_diagnostics_builders():
     stats = FlowStats(mean_u=1.0, mean_v=2.0, mean_magnitude=2.5, median_magnitude=3.0, p95_magnitude=4.0,
                       max_magnitude=5.0, valid_fraction=0.5)
     msg = conv.build_summary(HEADER, Time(sec=11), stats, inference_time_s=0.02, latency_s=0.05,
-                             frames_skipped=2)
+                             receive_latency_s=0.004, queue_time_s=0.016, frames_skipped=2)
     assert msg.header == HEADER and msg.p95_magnitude == 4.0 and msg.frames_skipped == 2
     assert msg.inference_time == pytest.approx(0.02) and msg.end_to_end_latency == pytest.approx(0.05)
+    assert msg.receive_latency == pytest.approx(0.004) and msg.queue_time == pytest.approx(0.016)
     arr = conv.build_diagnostics(Time(sec=1), 'flow_node: optical flow', 'cpu', DiagnosticStatus.WARN, 'msg',
                                  {'rate (Hz)': 2.5, 'model': 'x', 'dropped': 3})
     status = arr.status[0]

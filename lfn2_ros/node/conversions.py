@@ -177,6 +177,8 @@ def build_summary(
     *,
     inference_time_s: float,
     latency_s: float,
+    receive_latency_s: float = 0.0,
+    queue_time_s: float = 0.0,
     frames_skipped: int = 0,
 ) -> OpticalFlowSummary:
     """Build an ``lfn2_msgs/OpticalFlowSummary``.
@@ -187,6 +189,8 @@ def build_summary(
         stats: statistics from :func:`lfn2_ros.metrics.flow_stats` (px).
         inference_time_s: model time for this pair, s.
         latency_s: publication time minus ``header.stamp``, s.
+        receive_latency_s: arrival in the node's callback minus ``header.stamp``, s.
+        queue_time_s: time the frame waited for the worker, s.
         frames_skipped: input frames dropped between the two frames.
 
     Returns:
@@ -204,6 +208,8 @@ def build_summary(
         valid_fraction=stats.valid_fraction,
         inference_time=float(inference_time_s),
         end_to_end_latency=float(latency_s),
+        receive_latency=float(receive_latency_s),
+        queue_time=float(queue_time_s),
         frames_skipped=int(frames_skipped),
     )
 

@@ -160,6 +160,8 @@ class FlowNode(Node):
     # -------------------------------------------------------------------------- callbacks
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
+        received_ns = time.monotonic_ns()
+        arrival_ns = self.get_clock().now().nanoseconds
         with self._stats_lock:
             self._window['received'] += 1
         stamp_ns = conv.time_to_ns(msg.header.stamp)
@@ -183,7 +185,7 @@ class FlowNode(Node):
             return
         self._last_accept = now
         encoding = getattr(msg, 'encoding', None) or f'compressed:{msg.format}'
-        self._slot.put(Frame(image, stamp_ns, encoding, msg.header, time.monotonic_ns()))
+        self._slot.put(Frame(image, stamp_ns, encoding, msg.header, received_ns, arrival_ns - stamp_ns))
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         if request.data and self._estimator is None:
@@ -233,6 +235,7 @@ class FlowNode(Node):
                 self._process(frame)
 
     def _process(self, frame: Frame) -> None:
+        queue_time_s = (time.monotonic_ns() - frame.received_ns) / 1e9
         confidence = None
         with self._lock:
             estimator = self._estimator
@@ -262,10 +265,11 @@ class FlowNode(Node):
             inference_s = time.perf_counter() - start
         if flow is None or decision.previous is None:
             return
-        self._publish(frame, decision.previous, flow, confidence, inference_s, estimator.model_name)
+        self._publish(frame, decision.previous, flow, confidence, inference_s, queue_time_s,
+                      estimator.model_name)
 
     def _publish(self, frame: Frame, previous: Frame, flow: np.ndarray, confidence: np.ndarray | None,
-                 inference_s: float, model: str) -> None:
+                 inference_s: float, queue_time_s: float, model: str) -> None:
         prev_stamp = previous.header.stamp
         msg = conv.build_optical_flow(frame.header, prev_stamp, flow, input_width=frame.image.shape[1],
                                       model=model, frames_skipped=frame.frames_skipped, confidence=confidence)
@@ -277,8 +281,9 @@ class FlowNode(Node):
             self._vis_pub.publish(conv.array_to_image(flow_to_color(flow), frame.header))
         latency_s = (self.get_clock().now().nanoseconds - frame.stamp_ns) / 1e9
         self._summary_pub.publish(conv.build_summary(
-            frame.header, prev_stamp, flow_stats(flow), inference_time_s=inference_s,
-            latency_s=latency_s, frames_skipped=frame.frames_skipped))
+            frame.header, prev_stamp, flow_stats(flow), inference_time_s=inference_s, latency_s=latency_s,
+            receive_latency_s=frame.receive_latency_ns / 1e9, queue_time_s=queue_time_s,
+            frames_skipped=frame.frames_skipped))
         with self._stats_lock:
             self._window['published'] += 1
             self._window['inference_s'] += inference_s

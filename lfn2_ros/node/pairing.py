@@ -28,7 +28,8 @@ class Frame:
         stamp_ns: acquisition stamp of the input header, ns.
         encoding: encoding of the input message (a change restarts pairing).
         header: the input ``std_msgs/Header`` (opaque here), copied into the outputs.
-        received_ns: monotonic receive time, ns (for input-rate statistics).
+        received_ns: monotonic time at which the node's callback received the frame, ns.
+        receive_latency_ns: ROS clock at the callback minus the stamp, ns (transport and executor delay).
         frames_skipped: frames dropped after the previously consumed frame; set by :class:`LatestSlot`.
 
     """
@@ -38,6 +39,7 @@ class Frame:
     encoding: str
     header: Any = None
     received_ns: int = 0
+    receive_latency_ns: int = 0
     frames_skipped: int = field(default=0)
 
 
