@@ -20,6 +20,9 @@ Usage: python benchmarks/bench_node.py [--seconds 60] [--rate 30] [--width 640] 
 from __future__ import annotations
 
 import argparse
+import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -66,6 +69,12 @@ def main() -> None:
     parser.add_argument('--random-weights', action='store_true', help='untrained model (speed only)')
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--rss-every', type=float, default=5.0, help='RSS sampling period, s')
+    parser.add_argument('--input-qos', default='sensor_data',
+                        help="the node's input_qos (sensor_data: best effort, which loses large images over "
+                             'Fast DDS UDP fragments under load; reliable: every frame arrives)')
+    parser.add_argument('--camera-in-process', action='store_true',
+                        help='run the camera in this process (default: its own process, as on a robot; '
+                             'in one process its rendering competes with the node for the GIL)')
     args = parser.parse_args()
 
     def factory(params):
@@ -79,26 +88,45 @@ def main() -> None:
     executor = MultiThreadedExecutor(num_threads=3)
     flow = FlowNode(estimator_factory=factory, parameter_overrides=[
         Parameter('weights', value=args.weights), Parameter('device', value='cpu'),
-        Parameter('num_threads', value=args.threads), Parameter('publish_visualization', value=False)])
+        Parameter('num_threads', value=args.threads), Parameter('publish_visualization', value=False),
+        Parameter('input_qos', value=args.input_qos)])
     probe = _Probe()
     frames = int(args.seconds * args.rate)
-    camera = SyntheticCamera(parameter_overrides=[
-        Parameter('rate', value=args.rate), Parameter('width', value=args.width),
-        Parameter('height', value=args.height), Parameter('num_frames', value=frames)])
-    nodes = [flow, probe, camera]
+    camera_params = {'rate': args.rate, 'width': args.width, 'height': args.height, 'num_frames': frames}
+    nodes = [flow, probe]
+    camera = camera_process = None
+    if args.camera_in_process:
+        camera = SyntheticCamera(
+            parameter_overrides=[Parameter(k, value=v) for k, v in camera_params.items()])
+        nodes.append(camera)
+    else:
+        ros_args = [a for k, v in camera_params.items() for a in ('-p', f'{k}:={v}')]
+        camera_process = subprocess.Popen([sys.executable, '-m', 'lfn2_ros.node.synthetic_camera',
+                                           '--ros-args', *ros_args])
     for node in nodes:
         executor.add_node(node)
     start = time.monotonic()
     rss_samples: list[tuple[float, float]] = []  # (s since start, MB), from the first flow on
+
+    def camera_running() -> bool:
+        if camera is not None:
+            return camera.frames_published < frames
+        # The camera process needs a few seconds to start; it then publishes for args.seconds.
+        return time.monotonic() - start < args.seconds + 5.0 and camera_process.poll() is None
+
     try:
-        while camera.frames_published < frames and time.monotonic() - start < args.seconds * 3:
+        while camera_running() and time.monotonic() - start < args.seconds * 3:
             executor.spin_once(timeout_sec=0.05)
             now = time.monotonic() - start
             if probe.summaries and (not rss_samples or now - rss_samples[-1][0] >= args.rss_every):
                 rss_samples.append((now, _rss_mb()))
         wall_s = time.monotonic() - start
         rss_end = _rss_mb()
+        frames_in = flow.frames_received
     finally:
+        if camera_process is not None:
+            camera_process.send_signal(signal.SIGINT)
+            camera_process.wait(timeout=10)
         executor.shutdown()
         for node in nodes:
             node.destroy_node()
@@ -115,8 +143,11 @@ def main() -> None:
     overhead = latency - inference - queued
     quarter = max(len(summaries) // 4, 1)
     est = float(np.median(inference))
-    print(f'{frames} frames {args.width}x{args.height} at {args.rate:g} Hz in {wall_s:.1f} s; '
-          f'{len(summaries)} flows ({len(summaries) / wall_s:.2f} Hz); torch threads {args.threads}')
+    where = 'in this process' if camera is not None else 'in its own process'
+    print(f'{frames} frames {args.width}x{args.height} at {args.rate:g} Hz (camera {where}) '
+          f'in {wall_s:.1f} s; {len(summaries)} flows ({len(summaries) / wall_s:.2f} Hz); '
+          f'torch threads {args.threads}')
+    print(f"  frames reaching the node    {frames_in} ({frames_in / wall_s:.1f} Hz over the run)")
     print(f'  estimator time (baseline)   median {est:8.1f} ms')
     print(f'  end-to-end latency          median {np.median(latency):8.1f} ms  '
           f'p95 {np.percentile(latency, 95):8.1f} ms  p95/estimator {np.percentile(latency, 95) / est:5.2f}x')
@@ -126,11 +157,21 @@ def main() -> None:
           f'p95 {np.percentile(received, 95):8.1f} ms  (included in the overhead)')
     print(f'  node overhead (lat-est-q)   median {np.median(overhead):8.1f} ms  '
           f'p95 {np.percentile(overhead, 95):8.1f} ms')
-    print(f'  frames skipped per flow     median {np.median(skipped):8.1f}      total {skipped.sum()}')
+    handling = overhead - received
+    print(f'  node handling (... - recv)  median {np.median(handling):8.1f} ms  '
+          f'p95 {np.percentile(handling, 95):8.1f} ms  (decode, pairing, messages, publication)')
+    print(f'  frames skipped per flow     median {np.median(skipped):8.1f}      total {skipped.sum()}  '
+          f'(input QoS {args.input_qos})')
     print(f'  latency first/last quarter  {np.median(latency[:quarter]):8.1f} / '
           f'{np.median(latency[-quarter:]):8.1f} ms')
     print(f'  RSS after first flow / end  {probe.rss_first_mb:8.1f} / {rss_end:8.1f} MB')
     print('  RSS over the run (s: MB)    ' + ', '.join(f'{t:.0f}: {mb:.0f}' for t, mb in rss_samples))
+    steady = [(t, mb) for t, mb in rss_samples if t >= rss_samples[0][0] + 10.0]  # after the warm-up
+    if len(steady) >= 4:
+        t, mb = np.array(steady).T
+        half = len(t) // 2
+        print(f'  RSS trend after 10 s        {np.polyfit(t, mb, 1)[0] * 60:+.1f} MB/min (least squares); '
+              f'median first/second half {np.median(mb[:half]):.0f} / {np.median(mb[half:]):.0f} MB')
 
 
 if __name__ == '__main__':

@@ -104,7 +104,7 @@ class FlowNode(Node):
         self._slot: LatestSlot[Frame] = LatestSlot()
         self._stats_lock = threading.Lock()
         self._window = self._empty_window()
-        self._totals = {'invalid': 0, 'errors': 0}
+        self._totals = {'received': 0, 'invalid': 0, 'errors': 0}
         self._last_error = ''
         self._last_accept = 0.0
 
@@ -157,6 +157,12 @@ class FlowNode(Node):
         """Device the model runs on, or 'none' while disabled."""
         return str(self._estimator.device) if self._estimator is not None else 'none'
 
+    @property
+    def frames_received(self) -> int:
+        """Input messages that reached the image callback since start."""
+        with self._stats_lock:
+            return self._totals['received']
+
     # -------------------------------------------------------------------------- callbacks
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
@@ -164,6 +170,7 @@ class FlowNode(Node):
         arrival_ns = self.get_clock().now().nanoseconds
         with self._stats_lock:
             self._window['received'] += 1
+            self._totals['received'] += 1
         stamp_ns = conv.time_to_ns(msg.header.stamp)
         self._period.observe(stamp_ns)
         if self._estimator is None:
