@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lfn2_ros.device_input import DeviceInput
 from lfn2_ros.model import (
     FlowFeatures,
     LiteFlowNet2,
@@ -236,6 +237,7 @@ class FlowEstimator:
         if self.network_size is not None:
             self._check_supported(self.network_size)
         self._prev: tuple[tuple[int, int], FlowFeatures] | None = None
+        self._input = DeviceInput(self.device, self.dtype, self.memory_format)
 
     # ------------------------------------------------------------------ construction helpers
 
@@ -318,10 +320,8 @@ class FlowEstimator:
             # mmcv.imresize(img, (newW, newH)) == cv2.resize INTER_LINEAR on the uint8 data.
             image = cv2.resize(image, (net_hw[1], net_hw[0]), interpolation=cv2.INTER_LINEAR)
         # mmcv.imnormalize with mean 0, std 255 (float64 arithmetic in cv2, rounded to float32) equals
-        # float32 division by 255 for every uint8 value.
-        array = image.astype(np.float32) / np.float32(255.0)
-        tensor = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
-        return tensor.to(device=self.device, dtype=self.dtype, memory_format=self.memory_format)
+        # float32 division by 255 for every uint8 value; DeviceInput applies it on the device, exactly.
+        return self._input(image)
 
     def _end_flow_px(self, preds: dict[str, torch.Tensor], net_hw: tuple[int, int]) -> torch.Tensor:
         """End-level normalised flow -> (B, 2, H', W') float32 px of the network input (spec §6.1)."""
