@@ -36,6 +36,7 @@ setup(
             'evaluate = lfn2_ros.evaluate:main',
             'play_bag = lfn2_ros.node.play_bag:main',
             'train = lfn2_ros.train:main',
+            'export = lfn2_ros.export:main',
         ],
     },
 )

@@ -55,5 +55,5 @@ def test_cuda_staging_is_exact_and_never_overwrites_a_copy_in_flight():
     convert = DeviceInput(torch.device('cuda'))
     frames = [np.full((64, 96, 3), v, np.uint8) for v in (0, 1, 254, 255, 7)]
     outs = [convert(f) for f in frames]  # back-to-back uploads through the two alternating buffers
-    for frame, out in zip(frames, outs):
+    for frame, out in zip(frames, outs, strict=True):
         assert torch.equal(out.cpu(), _host_normalised(frame))

@@ -13,9 +13,11 @@ compiled op cannot be loaded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import warnings
+from collections.abc import Iterator
 from typing import Optional
 
 import torch
@@ -46,6 +48,25 @@ def set_backend(name: Optional[str]) -> None:
     with _lock:
         _backend_override = name
         _warned.clear()
+
+
+@contextlib.contextmanager
+def use_backend(name: Optional[str]) -> Iterator[None]:
+    """Force the correlation backend inside a ``with`` block; the previous setting returns on exit.
+
+    Args:
+        name: as for :func:`set_backend`.
+
+    """
+    global _backend_override
+    with _lock:
+        previous = _backend_override
+    set_backend(name)
+    try:
+        yield
+    finally:
+        with _lock:
+            _backend_override = previous
 
 
 def get_backend() -> str:
