@@ -58,9 +58,9 @@ RowGeometry make_row_geometry(const at::Tensor& f1, int64_t md, int64_t stride) 
   g.md = md;
   g.P = 2 * md + 1;
   g.Wa = (g.Ws + kLanes - 1) / kLanes * kLanes;
-  // A channel stride of a multiple of 128 bytes maps the C rows of a block onto a few L1 sets, which then
-  // evict each other between the P passes over them (measured 2x slower at 1024-px inputs).
-  if (g.Wa % 32 == 0) g.Wa += kLanes;
+  // A channel stride (2 Wa floats for f1, Wp for W) of a multiple of 128 bytes maps the C rows of a block onto
+  // a few L1 sets, which then evict each other between the passes over them (measured 2x slower at 1024 px).
+  if (g.Wa % 16 == 0) g.Wa += kLanes;
   g.Wp = g.Wa + 2 * md;
   if (g.Wp % 32 == 0) g.Wp += kLanes;
   return g;
@@ -125,6 +125,25 @@ void block_vec(const float* a, int64_t a_cs, const float* b, int64_t b_cs, int64
 #endif
 
 #ifdef LFN2_ROWS_AVX2
+// out[i * plane + l] = leaky(acc[i][l]) for l < valid; leaky ReLU as torch computes it: v > 0 ? v : v * slope
+// (NaN stays NaN).
+template <int NI>
+__attribute__((target("avx2,fma"))) inline void store_leaky_avx2(const __m256* acc, float slope, float* out,
+                                                                  int64_t plane, int64_t valid) {
+  const __m256 vslope = _mm256_set1_ps(slope);
+  const __m256 zero = _mm256_setzero_ps();
+  for (int i = 0; i < NI; ++i) {
+    const __m256 r = _mm256_blendv_ps(_mm256_mul_ps(acc[i], vslope), acc[i], _mm256_cmp_ps(acc[i], zero, _CMP_GT_OQ));
+    if (valid == kLanes) {
+      _mm256_storeu_ps(out + i * plane, r);
+    } else {
+      alignas(32) float tmp[kLanes];
+      _mm256_store_ps(tmp, r);
+      std::memcpy(out + i * plane, tmp, static_cast<size_t>(valid) * sizeof(float));
+    }
+  }
+}
+
 template <int NI>
 __attribute__((target("avx2,fma"))) inline void block_avx2_n(const float* a, int64_t a_cs, const float* b,
                                                               int64_t b_cs, int64_t C, float slope, float* out,
@@ -135,18 +154,42 @@ __attribute__((target("avx2,fma"))) inline void block_avx2_n(const float* a, int
     const __m256 va = _mm256_loadu_ps(a);
     for (int i = 0; i < NI; ++i) acc[i] = _mm256_fmadd_ps(va, _mm256_loadu_ps(b + i), acc[i]);
   }
-  const __m256 vslope = _mm256_set1_ps(slope);
-  const __m256 zero = _mm256_setzero_ps();
-  for (int i = 0; i < NI; ++i) {
-    // leaky ReLU as torch computes it: v > 0 ? v : v * slope (NaN stays NaN).
-    const __m256 r = _mm256_blendv_ps(_mm256_mul_ps(acc[i], vslope), acc[i], _mm256_cmp_ps(acc[i], zero, _CMP_GT_OQ));
-    if (valid == kLanes) {
-      _mm256_storeu_ps(out + i * plane, r);
-    } else {
-      alignas(32) float tmp[kLanes];
-      _mm256_store_ps(tmp, r);
-      std::memcpy(out + i * plane, tmp, static_cast<size_t>(valid) * sizeof(float));
+  store_leaky_avx2<NI>(acc, slope, out, plane, valid);
+}
+
+// Two output rows that read the same W row (rows oh and oh + 1 at displacement rows j and j - 1): every W
+// vector feeds two accumulators, halving the W traffic per multiply-add.
+template <int NI>
+__attribute__((target("avx2,fma"))) inline void dual_avx2_n(const float* a0, const float* a1, int64_t a_cs,
+                                                             const float* b, int64_t b_cs, int64_t C, float slope,
+                                                             float* out0, float* out1, int64_t plane,
+                                                             int64_t valid) {
+  __m256 acc0[NI], acc1[NI];
+  for (int i = 0; i < NI; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
+  for (int64_t c = 0; c < C; ++c, a0 += a_cs, a1 += a_cs, b += b_cs) {
+    const __m256 va0 = _mm256_loadu_ps(a0);
+    const __m256 va1 = _mm256_loadu_ps(a1);
+    for (int i = 0; i < NI; ++i) {
+      const __m256 vb = _mm256_loadu_ps(b + i);
+      acc0[i] = _mm256_fmadd_ps(va0, vb, acc0[i]);
+      acc1[i] = _mm256_fmadd_ps(va1, vb, acc1[i]);
     }
+  }
+  store_leaky_avx2<NI>(acc0, slope, out0, plane, valid);
+  store_leaky_avx2<NI>(acc1, slope, out1, plane, valid);
+}
+
+__attribute__((target("avx2,fma"))) void dual_avx2(const float* a0, const float* a1, int64_t a_cs, const float* b,
+                                                   int64_t b_cs, int64_t C, int ni, float slope, float* out0,
+                                                   float* out1, int64_t plane, int64_t valid) {
+  switch (ni) {
+    case 1: dual_avx2_n<1>(a0, a1, a_cs, b, b_cs, C, slope, out0, out1, plane, valid); break;
+    case 2: dual_avx2_n<2>(a0, a1, a_cs, b, b_cs, C, slope, out0, out1, plane, valid); break;
+    case 3: dual_avx2_n<3>(a0, a1, a_cs, b, b_cs, C, slope, out0, out1, plane, valid); break;
+    case 4: dual_avx2_n<4>(a0, a1, a_cs, b, b_cs, C, slope, out0, out1, plane, valid); break;
+    case 5: dual_avx2_n<5>(a0, a1, a_cs, b, b_cs, C, slope, out0, out1, plane, valid); break;
+    case 6: dual_avx2_n<6>(a0, a1, a_cs, b, b_cs, C, slope, out0, out1, plane, valid); break;
+    default: dual_avx2_n<7>(a0, a1, a_cs, b, b_cs, C, slope, out0, out1, plane, valid); break;
   }
 }
 
@@ -230,13 +273,29 @@ WarpFn<float> warp_fn<float>() {
   return &warp_plain<float>;
 }
 
-// Per-thread ring of the P subsampled W rows an output row reads. Rows needed by one output row are P
-// consecutive indices, so slot r % P never evicts a row still in use; consecutive output rows build one row.
+template <typename T>
+using DualFn = void (*)(const T*, const T*, int64_t, const T*, int64_t, int64_t, int, T, T*, T*, int64_t, int64_t);
+
+// The two-row block where one exists (AVX2); nullptr: run two single blocks.
+template <typename T>
+DualFn<T> dual_fn() {
+  return nullptr;
+}
+template <>
+DualFn<float> dual_fn<float>() {
+#ifdef LFN2_ROWS_AVX2
+  if (cpu_isa() >= Isa::kAvx2) return &dual_avx2;
+#endif
+  return nullptr;
+}
+
+// Per-thread ring of the subsampled W rows the current pair of output rows reads: P + 1 consecutive row
+// indices, so slot r % (P + 1) never evicts a row still in use; each new pair of output rows builds two rows.
 template <typename T>
 class PaddedRowRing {
  public:
   PaddedRowRing(const RowGeometry& g, const T* f2, const T* flow)
-      : g_(g), f2_(f2), flow_(flow), buf_(static_cast<size_t>(g.P * g.C * g.Wp)), tag_(g.P, -1) {
+      : g_(g), f2_(f2), flow_(flow), buf_(static_cast<size_t>((g.P + 1) * g.C * g.Wp)), tag_(g.P + 1, -1) {
     if (flow_ != nullptr) {
       off_.resize(4 * g.Ws);
       w_.resize(4 * g.Ws);
@@ -245,7 +304,7 @@ class PaddedRowRing {
 
   // Subsampled row r (0 <= r < Hs) of batch item n as a (C, Wp) block: W[n, c, s*r, s*m] at column md + m.
   const T* row(int64_t n, int64_t r) {
-    const int64_t slot = r % g_.P;
+    const int64_t slot = r % (g_.P + 1);
     T* dst = buf_.data() + slot * g_.C * g_.Wp;
     const int64_t tag = n * g_.Hs + r;
     if (tag_[slot] != tag) {
@@ -317,40 +376,59 @@ template <typename T>
 void forward_rows(const RowGeometry& g, const T* f1, const T* f2, const T* flow, T slope, T* out) {
   const int64_t P = g.P, C = g.C, plane = g.Hs * g.Ws;
   const BlockFn<T> block = block_fn<T>();
+  const DualFn<T> dual = dual_fn<T>();
+  const int64_t a_cs = 2 * g.Wa;  // f1 rows oh and oh + 1 interleaved per channel: (C, 2, Wa)
   at::parallel_for(0, g.N * g.Hs, 1, [&](int64_t r0, int64_t r1) {
     PaddedRowRing<T> ring(g, f2, flow);
-    std::vector<T> a(static_cast<size_t>(C * g.Wa), T(0));  // columns past Ws stay 0
-    std::vector<const T*> rows(P);
-    for (int64_t rr = r0; rr < r1; ++rr) {
+    std::vector<T> a(static_cast<size_t>(C * a_cs), T(0));  // columns past Ws stay 0
+    std::vector<const T*> rows(P + 1);
+    for (int64_t rr = r0; rr < r1;) {
       const int64_t n = rr / g.Hs, oh = rr % g.Hs;
-      for (int64_t c = 0; c < C; ++c) {
-        const T* src = f1 + ((n * C + c) * g.H + g.s * oh) * g.W;
-        T* d = a.data() + c * g.Wa;
-        if (g.s == 1) {
-          std::memcpy(d, src, static_cast<size_t>(g.Ws) * sizeof(T));
-        } else {
-          for (int64_t m = 0; m < g.Ws; ++m) d[m] = src[g.s * m];
+      // Output rows oh and oh + 1 together when both belong to this thread and batch item.
+      const int64_t count = (rr + 1 < r1 && oh + 1 < g.Hs) ? 2 : 1;
+      for (int64_t t = 0; t < count; ++t) {
+        for (int64_t c = 0; c < C; ++c) {
+          const T* src = f1 + ((n * C + c) * g.H + g.s * (oh + t)) * g.W;
+          T* d = a.data() + c * a_cs + t * g.Wa;
+          if (g.s == 1) {
+            std::memcpy(d, src, static_cast<size_t>(g.Ws) * sizeof(T));
+          } else {
+            for (int64_t m = 0; m < g.Ws; ++m) d[m] = src[g.s * m];
+          }
         }
       }
-      for (int64_t j = 0; j < P; ++j) {
-        const int64_t r = oh + j - g.md;
-        rows[j] = index::inside(r, g.Hs) ? ring.row(n, r) : nullptr;
+      // W row k (image row oh - md + k) is displacement row j = k - t of output row oh + t.
+      for (int64_t k = 0; k < P + count - 1; ++k) {
+        const int64_t r = oh - g.md + k;
+        rows[k] = index::inside(r, g.Hs) ? ring.row(n, r) : nullptr;
       }
-      T* out_row = out + n * P * P * plane + oh * g.Ws;
+      T* out_row = out + n * P * P * plane + oh * g.Ws;  // output row oh + t starts at out_row + t * Ws
       for (int64_t x0 = 0; x0 < g.Ws; x0 += kLanes) {
         const int64_t valid = std::min(kLanes, g.Ws - x0);
-        for (int64_t j = 0; j < P; ++j) {
-          T* o = out_row + j * P * plane + x0;
-          if (rows[j] == nullptr) {
-            for (int64_t i = 0; i < P; ++i) std::fill(o + i * plane, o + i * plane + valid, T(0));
+        for (int64_t k = 0; k < P + count - 1; ++k) {
+          const int64_t t_first = std::max<int64_t>(0, k - (P - 1)), t_last = std::min<int64_t>(count - 1, k);
+          T* o[2];
+          for (int64_t t = t_first; t <= t_last; ++t) o[t - t_first] = out_row + t * g.Ws + (k - t) * P * plane + x0;
+          const int64_t outputs = t_last - t_first + 1;
+          if (rows[k] == nullptr) {
+            for (int64_t u = 0; u < outputs; ++u)
+              for (int64_t i = 0; i < P; ++i) std::fill(o[u] + i * plane, o[u] + i * plane + valid, T(0));
             continue;
           }
+          const T* a0 = a.data() + t_first * g.Wa + x0;
           for (int64_t i0 = 0; i0 < P; i0 += kMaxShifts) {
             const int ni = static_cast<int>(std::min<int64_t>(kMaxShifts, P - i0));
-            block(a.data() + x0, g.Wa, rows[j] + x0 + i0, g.Wp, C, ni, slope, o + i0 * plane, plane, valid);
+            const T* b = rows[k] + x0 + i0;
+            if (outputs == 2 && dual != nullptr) {
+              dual(a0, a0 + g.Wa, a_cs, b, g.Wp, C, ni, slope, o[0] + i0 * plane, o[1] + i0 * plane, plane, valid);
+            } else {
+              for (int64_t u = 0; u < outputs; ++u)
+                block(a0 + u * g.Wa, a_cs, b, g.Wp, C, ni, slope, o[u] + i0 * plane, plane, valid);
+            }
           }
         }
       }
+      rr += count;
     }
   });
 }
