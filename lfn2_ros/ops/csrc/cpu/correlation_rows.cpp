@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
@@ -71,6 +72,21 @@ inline T leaky(T v, T slope) {
   return v > T(0) ? v : v * slope;
 }
 
+// Calls fn(std::integral_constant<int, N>{}) with N = ni in [1, kMaxShifts]: each register block is compiled
+// for a fixed number of shifts so that its accumulators stay in registers.
+template <typename Fn>
+inline void with_shift_count(int ni, Fn&& fn) {
+  switch (ni) {
+    case 1: fn(std::integral_constant<int, 1>{}); break;
+    case 2: fn(std::integral_constant<int, 2>{}); break;
+    case 3: fn(std::integral_constant<int, 3>{}); break;
+    case 4: fn(std::integral_constant<int, 4>{}); break;
+    case 5: fn(std::integral_constant<int, 5>{}); break;
+    case 6: fn(std::integral_constant<int, 6>{}); break;
+    default: fn(std::integral_constant<int, kMaxShifts>{}); break;
+  }
+}
+
 // One register block: for shifts i < ni and lanes l < valid,
 // out[i * plane + l] = leaky(sum_c a[c * a_cs + l] * b[c * b_cs + i + l]), channels summed in order.
 template <typename T>
@@ -112,15 +128,9 @@ void block_vec_n(const float* a, int64_t a_cs, const float* b, int64_t b_cs, int
 
 void block_vec(const float* a, int64_t a_cs, const float* b, int64_t b_cs, int64_t C, int ni, float slope,
                float* out, int64_t plane, int64_t valid) {
-  switch (ni) {
-    case 1: block_vec_n<1>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
-    case 2: block_vec_n<2>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
-    case 3: block_vec_n<3>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
-    case 4: block_vec_n<4>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
-    case 5: block_vec_n<5>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
-    case 6: block_vec_n<6>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
-    default: block_vec_n<7>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
-  }
+  with_shift_count(ni, [&](auto n) {
+    block_vec_n<decltype(n)::value>(a, a_cs, b, b_cs, C, slope, out, plane, valid);
+  });
 }
 #endif
 
@@ -133,7 +143,8 @@ __attribute__((target("avx2,fma"))) inline void store_leaky_avx2(const __m256* a
   const __m256 vslope = _mm256_set1_ps(slope);
   const __m256 zero = _mm256_setzero_ps();
   for (int i = 0; i < NI; ++i) {
-    const __m256 r = _mm256_blendv_ps(_mm256_mul_ps(acc[i], vslope), acc[i], _mm256_cmp_ps(acc[i], zero, _CMP_GT_OQ));
+    const __m256 positive = _mm256_cmp_ps(acc[i], zero, _CMP_GT_OQ);
+    const __m256 r = _mm256_blendv_ps(_mm256_mul_ps(acc[i], vslope), acc[i], positive);
     if (valid == kLanes) {
       _mm256_storeu_ps(out + i * plane, r);
     } else {
@@ -182,29 +193,17 @@ __attribute__((target("avx2,fma"))) inline void dual_avx2_n(const float* a0, con
 __attribute__((target("avx2,fma"))) void dual_avx2(const float* a0, const float* a1, int64_t a_cs, const float* b,
                                                    int64_t b_cs, int64_t C, int ni, float slope, float* out0,
                                                    float* out1, int64_t plane, int64_t valid) {
-  switch (ni) {
-    case 1: dual_avx2_n<1>(a0, a1, a_cs, b, b_cs, C, slope, out0, out1, plane, valid); break;
-    case 2: dual_avx2_n<2>(a0, a1, a_cs, b, b_cs, C, slope, out0, out1, plane, valid); break;
-    case 3: dual_avx2_n<3>(a0, a1, a_cs, b, b_cs, C, slope, out0, out1, plane, valid); break;
-    case 4: dual_avx2_n<4>(a0, a1, a_cs, b, b_cs, C, slope, out0, out1, plane, valid); break;
-    case 5: dual_avx2_n<5>(a0, a1, a_cs, b, b_cs, C, slope, out0, out1, plane, valid); break;
-    case 6: dual_avx2_n<6>(a0, a1, a_cs, b, b_cs, C, slope, out0, out1, plane, valid); break;
-    default: dual_avx2_n<7>(a0, a1, a_cs, b, b_cs, C, slope, out0, out1, plane, valid); break;
-  }
+  with_shift_count(ni, [&](auto n) {
+    dual_avx2_n<decltype(n)::value>(a0, a1, a_cs, b, b_cs, C, slope, out0, out1, plane, valid);
+  });
 }
 
 __attribute__((target("avx2,fma"))) void block_avx2(const float* a, int64_t a_cs, const float* b, int64_t b_cs,
                                                     int64_t C, int ni, float slope, float* out, int64_t plane,
                                                     int64_t valid) {
-  switch (ni) {
-    case 1: block_avx2_n<1>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
-    case 2: block_avx2_n<2>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
-    case 3: block_avx2_n<3>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
-    case 4: block_avx2_n<4>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
-    case 5: block_avx2_n<5>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
-    case 6: block_avx2_n<6>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
-    default: block_avx2_n<7>(a, a_cs, b, b_cs, C, slope, out, plane, valid); break;
-  }
+  with_shift_count(ni, [&](auto n) {
+    block_avx2_n<decltype(n)::value>(a, a_cs, b, b_cs, C, slope, out, plane, valid);
+  });
 }
 #endif
 
@@ -242,8 +241,8 @@ __attribute__((target("avx2,fma"))) void warp_avx2(const float* plane, const int
                                                    int64_t n, float* out) {
   int64_t m = 0;
   for (; m + kLanes <= n; m += kLanes) {
-    __m256 v = _mm256_mul_ps(_mm256_loadu_ps(w + m),
-                             _mm256_i32gather_ps(plane, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(off + m)), 4));
+    const __m256i o0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(off + m));
+    __m256 v = _mm256_mul_ps(_mm256_loadu_ps(w + m), _mm256_i32gather_ps(plane, o0, 4));
     for (int k = 1; k < 4; ++k) {
       const __m256i o = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(off + k * n + m));
       v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_loadu_ps(w + k * n + m), _mm256_i32gather_ps(plane, o, 4)));
@@ -408,7 +407,8 @@ void forward_rows(const RowGeometry& g, const T* f1, const T* f2, const T* flow,
         for (int64_t k = 0; k < P + count - 1; ++k) {
           const int64_t t_first = std::max<int64_t>(0, k - (P - 1)), t_last = std::min<int64_t>(count - 1, k);
           T* o[2];
-          for (int64_t t = t_first; t <= t_last; ++t) o[t - t_first] = out_row + t * g.Ws + (k - t) * P * plane + x0;
+          for (int64_t t = t_first; t <= t_last; ++t)
+            o[t - t_first] = out_row + t * g.Ws + (k - t) * P * plane + x0;
           const int64_t outputs = t_last - t_first + 1;
           if (rows[k] == nullptr) {
             for (int64_t u = 0; u < outputs; ++u)
