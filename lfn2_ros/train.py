@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--lr', default=None, help='Adam learning rate per stage (default: the mmflow configs)')
     p.add_argument('--crop', default='192x256', help='training crop HxW per stage, px')
     p.add_argument('--batch', default='4', help='batch size per stage')
+    p.add_argument('--motion', default='default',
+                   help='generated-pair distribution per stage: default, rigid (no photometric changes) or '
+                        'translation (one shifted photo; a warm-up that leaves the zero-flow plateau)')
+    p.add_argument('--zero-flow-heads', action='store_true',
+                   help='start fresh stages with zeroed flow-predicting convolutions (faster start than '
+                        "mmflow's Kaiming init)")
     p.add_argument('--time-limit-min', default=None, help='optional wall-time budget per stage, minutes')
     p.add_argument('--init', type=Path, default=None,
                    help='checkpoint initialising the first stage (fine-tune)')
@@ -92,6 +98,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     os.environ.setdefault('OMP_NUM_THREADS', str(args.threads))
 
     from lfn2_ros.training import trainer
+    from lfn2_ros.training.data import motion_preset
 
     try:
         names = (trainer.FULL_SCHEDULE if args.stages == 'all'
@@ -103,16 +110,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         crops = _per_stage(args.crop, n, _size, 'crop')
         batches = _per_stage(args.batch, n, int, 'batch')
         limits = _per_stage(args.time_limit_min, n, float, 'time-limit-min')
+        motions = _per_stage(args.motion, n, motion_preset, 'motion')
         stages = [trainer.StageConfig(variant=a, iterations=it,
                                       lr=lr if lr is not None else trainer.CONFIG_LR.get(a, 5e-5),
-                                      crop=c, batch_size=b, time_limit_s=None if t is None else t * 60.0)
-                  for a, it, lr, c, b, t in zip(aliases, iters, lrs, crops, batches, limits, strict=True)]
+                                      crop=c, batch_size=b, time_limit_s=None if t is None else t * 60.0,
+                                      motion=mo)
+                  for a, it, lr, c, b, t, mo in zip(aliases, iters, lrs, crops, batches, limits, motions,
+                                                    strict=True)]
         cfg = trainer.TrainConfig(
             out_dir=args.out, stages=stages, init=args.init, seed=args.seed, threads=args.threads,
             weight_decay=args.weight_decay, log_every=args.log_every, val_every=args.val_every,
             val_count=args.val_count, val_size=_size(args.val_size), checkpoint_every=args.checkpoint_every,
             dataset=args.dataset, splits=args.splits.split(',') if args.splits else None,
-            progress=not args.no_progress)
+            progress=not args.no_progress, zero_flow_heads=args.zero_flow_heads)
         final = trainer.run_training(cfg)
     except (ValueError, FileNotFoundError) as exc:
         print(f'train: error: {exc}', file=sys.stderr)

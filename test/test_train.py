@@ -15,7 +15,9 @@ from lfn2_ros.training.trainer import (
     export_fp16,
     load_matching,
     run_training,
+    stage_names,
     train_stage,
+    zero_flow_heads,
 )
 
 CROP = (64, 96)
@@ -101,8 +103,34 @@ def test_cli_runs_and_exports(tmp_path):
     assert load_checkpoint(tmp_path / 'w.pth').variant.alias == 'pre_M6S6'
 
 
+def test_zero_flow_heads_start_at_zero_flow():
+    model = build_liteflownet2('pre_M3S3R3').eval()
+    assert zero_flow_heads(model) == 8  # NetM and NetS at levels 3..6
+    img = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        outputs = model(img, torch.roll(img, 3, dims=3))
+    for flow in outputs.values():
+        assert torch.count_nonzero(flow) == 0
+
+
+def test_repeated_variant_gets_own_stage_directory(tmp_path):
+    from lfn2_ros.training.data import motion_preset
+
+    stages = [StageConfig('pre_M6S6', 1, 1e-4, CROP, 1, motion=motion_preset('translation')),
+              StageConfig('pre_M6S6', 1, 1e-4, CROP, 1)]
+    assert stage_names(stages) == ['pre_M6S6', 'pre_M6S6.2']
+    final = run_training(_cfg(tmp_path, stages, val_count=0, zero_flow_heads=True))
+    assert final == tmp_path / 'pre_M6S6.2' / 'final.pth'
+    assert [r['stage'] for r in _rows(tmp_path)] == ['pre_M6S6', 'pre_M6S6.2']
+    # the second stage starts from the first: its heads are trained, not zero
+    first = torch.load(tmp_path / 'pre_M6S6' / 'final.pth', weights_only=True)['state_dict']
+    head = [k for k in first if k.endswith('pred_flow.weight')][0]
+    assert torch.count_nonzero(first[head]) > 0
+
+
 @pytest.mark.parametrize('argv, message', [
     (['--stages', 'nope'], 'unknown LiteFlowNet2 variant'),
+    (['--motion', 'wobbly'], 'unknown motion preset'),
     (['--stages', 'pre_M5S5R5', '--crop', '50x96'], 'multiples of 32'),
     (['--crop', '64'], 'HxW'),
 ])

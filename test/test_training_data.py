@@ -13,6 +13,7 @@ from lfn2_ros.training.data import (
     SyntheticFlowGenerator,
     heldout_pairs,
     make_pair,
+    motion_preset,
     without_photometric,
 )
 
@@ -124,3 +125,30 @@ def test_bad_arguments():
         make_pair(0, 0, 4, 64)
     with pytest.raises(ValueError, match='>= 0'):
         make_pair(-1, 0, H, W)
+
+
+def test_translation_preset_is_one_rigid_shift():
+    pair = make_pair(0, 3, H, W, motion_preset('translation'))
+    # one global translation: the same flow vector at every pixel, nothing occluded inside the frame
+    np.testing.assert_allclose(pair.flow - pair.flow[0, 0], 0.0, atol=1e-3)
+    assert np.linalg.norm(pair.flow[0, 0]) > 0.0
+    back = _warp_back(pair.img2, pair.flow).astype(np.float32)
+    inner = cv2.erode(pair.noc.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert np.abs(back - pair.img1)[inner].mean() < 2.0
+
+
+def test_texture_weights_select_texture_kinds():
+    # stripes only, no objects: every background is a periodic pattern, never a photo
+    stripes = MotionConfig(obj_count=(0, 0), photometric=False, texture_weights=(0.0, 0.0, 0.0, 1.0, 0.0))
+    assert make_pair(0, 0, H, W, stripes).img1.std() > 1.0
+    with pytest.raises(ValueError, match='texture_weights'):
+        make_pair(0, 0, H, W, MotionConfig(texture_weights=(0.0, 0.0, 0.0, 0.0, 0.0)))
+    with pytest.raises(ValueError, match='texture_weights'):  # photos only, but no photos given
+        make_pair(0, 0, H, W, motion_preset('translation'), photos=())
+
+
+def test_default_preset_is_the_heldout_distribution():
+    assert motion_preset('default') == MotionConfig()
+    assert not motion_preset('rigid').photometric
+    with pytest.raises(ValueError, match='unknown motion preset .*translation'):
+        motion_preset('nope')

@@ -35,12 +35,14 @@ import numpy as np
 __all__ = [
     'EVAL_PHOTOS',
     'HELDOUT_SEED',
+    'MOTION_PRESETS',
     'TRAIN_PHOTOS',
     'FlowPair',
     'MotionConfig',
     'SyntheticFlowGenerator',
     'heldout_pairs',
     'make_pair',
+    'motion_preset',
 ]
 
 HELDOUT_SEED = 1_000_003
@@ -73,6 +75,8 @@ class MotionConfig:
         obj_scale: std of an object's own log-scale change.
         photometric: apply photometric augmentation.
         noise_max: largest std of the additive Gaussian noise, on [0, 1] intensities.
+        texture_weights: relative probabilities of the texture kinds (photo, value noise, gradient,
+            stripes, shapes); photos are skipped when no photo names are given.
 
     """
 
@@ -88,6 +92,7 @@ class MotionConfig:
     obj_scale: float = 0.05
     photometric: bool = True
     noise_max: float = 0.03
+    texture_weights: tuple[float, float, float, float, float] = (0.4, 0.2, 0.1, 0.1, 0.2)
 
 
 @dataclass
@@ -222,9 +227,16 @@ def _photo_texture(rng: np.random.Generator, h: int, w: int, names: tuple[str, .
     return np.ascontiguousarray(tex, dtype=np.float32)
 
 
-def _texture(rng: np.random.Generator, h: int, w: int, photos: tuple[str, ...]) -> np.ndarray:
+def _texture(rng: np.random.Generator, h: int, w: int, photos: tuple[str, ...],
+             weights: tuple[float, ...] = MotionConfig.texture_weights) -> np.ndarray:
     """A random texture of one of the kinds, lightly blurred (limits aliasing under warps)."""
-    kind = rng.choice(5, p=[0.4, 0.2, 0.1, 0.1, 0.2]) if photos else rng.choice(4) + 1
+    p = np.asarray(weights, np.float64)
+    if not photos:
+        p[0] = 0.0
+    if not (p >= 0).all() or p.sum() <= 0:
+        raise ValueError(f'texture_weights must be non-negative with a positive sum, got {weights}')
+    p /= p.sum()
+    kind = rng.choice(5, p=p) if photos else rng.choice(4, p=p[1:]) + 1
     if kind == 0:
         tex = _photo_texture(rng, h, w, photos)
     elif kind == 1:
@@ -366,13 +378,13 @@ def make_pair(seed: int, index: int, height: int, width: int,
     margin = int(np.ceil(3 * cfg.bg_translation_px + 0.1 * max(height, width))) + 8
     bg_h, bg_w = height + 2 * margin, width + 2 * margin
     m1 = _translate(-margin, -margin)
-    layers.append((_texture(rng, bg_h, bg_w, photos), None, m1, glob @ m1, glob))
+    layers.append((_texture(rng, bg_h, bg_w, photos, cfg.texture_weights), None, m1, glob @ m1, glob))
 
     n_obj = int(rng.integers(cfg.obj_count[0], cfg.obj_count[1] + 1))
     short = min(height, width)
     for _ in range(n_obj):
         size = max(8, int(rng.uniform(*cfg.obj_size) * short))
-        tex = _texture(rng, size, size, photos)
+        tex = _texture(rng, size, size, photos, cfg.texture_weights)
         mask = _mask(rng, size)
         # placement in frame 1: random rotation/scale about the canvas centre, centre inside the frame
         angle = rng.uniform(0, 2 * np.pi)
@@ -497,6 +509,27 @@ def heldout_pairs(count: int, height: int = 320, width: int = 448,
 
     """
     return [make_pair(HELDOUT_SEED, i, height, width, config) for i in range(count)]
+
+
+MOTION_PRESETS: dict[str, MotionConfig] = {
+    'default': MotionConfig(),
+    # warm-up: one rigid shift of a photo, nothing else; the network leaves the zero-flow plateau on
+    # this in a few hundred steps, where the full distribution keeps it there for thousands
+    'translation': MotionConfig(bg_translation_px=6.0, bg_rotation_deg=0.0, bg_scale=0.0, bg_perspective=0.0,
+                                static_probability=0.0, obj_count=(0, 0), photometric=False,
+                                texture_weights=(1.0, 0.0, 0.0, 0.0, 0.0)),
+    # the default geometry (objects, occlusions, rotation, scale) without photometric changes
+    'rigid': MotionConfig(photometric=False),
+}
+"""Named distributions for the trainer's ``--motion`` (``default`` is the held-out distribution)."""
+
+
+def motion_preset(name: str) -> MotionConfig:
+    """The :data:`MOTION_PRESETS` entry ``name``; ValueError naming the choices otherwise."""
+    try:
+        return MOTION_PRESETS[name]
+    except KeyError:
+        raise ValueError(f'unknown motion preset {name!r}; choose from {", ".join(MOTION_PRESETS)}') from None
 
 
 def without_photometric(config: MotionConfig | None = None) -> MotionConfig:

@@ -44,7 +44,9 @@ __all__ = [
     'load_matching',
     'predict_flow',
     'run_training',
+    'stage_names',
     'train_stage',
+    'zero_flow_heads',
 ]
 
 FULL_SCHEDULE = ('pre_M6S6', 'pre_M6S6R6', 'pre_M5S5R5', 'pre_M4S4R4', 'pre_M3S3R3')
@@ -71,6 +73,7 @@ class StageConfig:
         crop: (height, width) of training crops, px; multiples of 32 for stages decoding level 5 or finer.
         batch_size: pairs per step.
         time_limit_s: optional wall-time budget of the stage, s (it ends at whichever limit comes first).
+        motion: distribution of this stage's generated pairs (default: the run's ``TrainConfig.motion``).
 
     """
 
@@ -80,6 +83,7 @@ class StageConfig:
     crop: tuple[int, int] = (192, 256)
     batch_size: int = 4
     time_limit_s: Optional[float] = None
+    motion: Optional[MotionConfig] = None
 
 
 @dataclass
@@ -100,8 +104,11 @@ class TrainConfig:
         checkpoint_every: iterations between resumable checkpoints.
         dataset: optional dataset directory (lfn2_ros.datasets layouts) used instead of the generator.
         splits: optional dataset split filter.
-        motion: distribution of the generated pairs.
+        motion: distribution of the generated pairs and of the held-out set.
         progress: show a tqdm progress bar.
+        zero_flow_heads: a stage starting fresh zeroes the flow-predicting convolutions (``pred_flow``)
+            before loading its initial state, so untrained levels add no flow (mmflow starts them
+            Kaiming-initialised, which puts out flows of tens of px that training must first unlearn).
 
     """
 
@@ -120,6 +127,7 @@ class TrainConfig:
     splits: Optional[Sequence[str]] = None
     motion: MotionConfig = field(default_factory=MotionConfig)
     progress: bool = True
+    zero_flow_heads: bool = False
 
 
 # ----------------------------------------------------------------------------------------------
@@ -344,9 +352,32 @@ def plot_log(csv_path: Path, png_path: Path) -> None:
     plt.close(fig)
 
 
+def zero_flow_heads(model: torch.nn.Module) -> int:
+    """Zero the weights and biases of every ``pred_flow`` convolution; returns how many were zeroed."""
+    count = 0
+    for name, module in model.named_modules():
+        if name.endswith('pred_flow') and isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.zeros_(module.weight)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+            count += 1
+    return count
+
+
+def stage_names(stages: Sequence[StageConfig]) -> list[str]:
+    """Directory names of the stages: the variant alias, with ``.2``, ``.3``... when an alias repeats."""
+    seen: dict[str, int] = {}
+    names = []
+    for stage in stages:
+        alias = get_variant(stage.variant).alias
+        seen[alias] = seen.get(alias, 0) + 1
+        names.append(alias if seen[alias] == 1 else f'{alias}.{seen[alias]}')
+    return names
+
+
 def train_stage(stage: StageConfig, cfg: TrainConfig, init_state: Optional[dict[str, torch.Tensor]],
                 global_step: int = 0, on_log: Optional[Callable[[dict[str, Any]], None]] = None,
-                data_offset: int = 0) -> Path:
+                data_offset: int = 0, name: Optional[str] = None) -> Path:
     """Train (or resume, or skip when finished) one stage.
 
     Args:
@@ -357,6 +388,7 @@ def train_stage(stage: StageConfig, cfg: TrainConfig, init_state: Optional[dict[
         on_log: optional callback receiving each CSV row.
         data_offset: first sample index of a fresh stage (samples used by earlier stages, so stages
             see different generated pairs).
+        name: directory and log name of the stage (default: the variant alias).
 
     Returns:
         Path of the stage's ``final.pth``.
@@ -365,7 +397,8 @@ def train_stage(stage: StageConfig, cfg: TrainConfig, init_state: Optional[dict[
     from tqdm import tqdm
 
     variant = get_variant(stage.variant)
-    stage_dir = Path(cfg.out_dir) / variant.alias
+    name = name or variant.alias
+    stage_dir = Path(cfg.out_dir) / name
     final, latest = stage_dir / 'final.pth', stage_dir / 'latest.pth'
     optim_path = stage_dir / 'latest.optim.pt'
     if final.exists():
@@ -390,13 +423,16 @@ def train_stage(stage: StageConfig, cfg: TrainConfig, init_state: Optional[dict[
         start_it = int(meta['iteration'])
         data_index = int(meta['data_index'])
         elapsed0 = float(meta.get('elapsed_s', 0.0))
-    elif init_state is not None:
-        load_matching(model, init_state)
+    else:
+        if cfg.zero_flow_heads:
+            zero_flow_heads(model)
+        if init_state is not None:
+            load_matching(model, init_state)
 
     if cfg.dataset is not None:
         source: Any = _DatasetBatches(Path(cfg.dataset), cfg.splits, (h, w), cfg.seed)
     else:
-        source = SyntheticFlowGenerator(h, w, seed=cfg.seed, config=cfg.motion)
+        source = SyntheticFlowGenerator(h, w, seed=cfg.seed, config=stage.motion or cfg.motion)
     source.index = data_index
     val_pairs = heldout_pairs(cfg.val_count, *cfg.val_size, config=cfg.motion) if cfg.val_count else []
     csv_path = Path(cfg.out_dir) / 'log.csv'
@@ -418,7 +454,7 @@ def train_stage(stage: StageConfig, cfg: TrainConfig, init_state: Optional[dict[
 
     t0 = time.monotonic() - elapsed0
     it = start_it
-    bar = tqdm(total=stage.iterations, initial=start_it, desc=variant.alias, disable=not cfg.progress,
+    bar = tqdm(total=stage.iterations, initial=start_it, desc=name, disable=not cfg.progress,
                dynamic_ncols=True)
     loss_avg, epe_avg, n_avg = 0.0, 0.0, 0
     while it < stage.iterations:
@@ -447,7 +483,7 @@ def train_stage(stage: StageConfig, cfg: TrainConfig, init_state: Optional[dict[
         do_val = bool(val_pairs) and (last or (cfg.val_every and it % cfg.val_every == 0))
         if it % cfg.log_every == 0 or do_val or last:
             val_epe = evaluate_pairs(model, val_pairs) if do_val else None
-            row = {'stage': variant.alias, 'iteration': it, 'global_step': global_step + it, 'lr': lr,
+            row = {'stage': name, 'iteration': it, 'global_step': global_step + it, 'lr': lr,
                    'loss': loss_avg / n_avg, 'train_epe': epe_avg / n_avg,
                    'val_epe': '' if val_epe is None else f'{val_epe:.4f}',
                    'elapsed_s': round(time.monotonic() - t0, 1), 'data_index': source.index}
@@ -456,7 +492,7 @@ def train_stage(stage: StageConfig, cfg: TrainConfig, init_state: Optional[dict[
             if on_log is not None:
                 on_log(row)
             if val_epe is not None:
-                bar.write(f'{variant.alias} it {it}: held-out EPE {val_epe:.3f} px')
+                bar.write(f'{name} it {it}: held-out EPE {val_epe:.3f} px')
                 plot_log(csv_path, Path(cfg.out_dir) / 'training.png')
         if it % cfg.checkpoint_every == 0:
             save(it, time.monotonic() - t0, latest)
@@ -481,8 +517,8 @@ def run_training(cfg: TrainConfig) -> Path:
     init_state = _read_state(Path(cfg.init))[0] if cfg.init else None
     global_step, data_offset = 0, 0
     final = None
-    for stage in cfg.stages:
-        final = train_stage(stage, cfg, init_state, global_step, data_offset=data_offset)
+    for stage, name in zip(cfg.stages, stage_names(cfg.stages), strict=True):
+        final = train_stage(stage, cfg, init_state, global_step, data_offset=data_offset, name=name)
         state, meta = _read_state(final)
         global_step += int(meta.get('iteration', stage.iterations))
         data_offset = int(meta.get('data_index', data_offset))
