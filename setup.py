@@ -14,13 +14,14 @@ setup(
     packages=find_packages(include=[PACKAGE, f'{PACKAGE}.*']),
     package_data={
         f'{PACKAGE}.ops': ['csrc/*.h', 'csrc/*.cpp', 'csrc/cpu/*.h', 'csrc/cpu/*.cpp', 'csrc/cuda/*.cu'],
-        PACKAGE: ['weights/*.pth'],
     },
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),
         (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
         (f'share/{PACKAGE}/config', glob('config/*.yaml')),
+        # the embedded default weights (README, model card); found through the ament index
+        (f'share/{PACKAGE}/weights', glob(f'{PACKAGE}/weights/*.pth')),
     ],
     install_requires=['setuptools'],
     zip_safe=False,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,12 +44,46 @@ from lfn2_ros.model import (
     load_checkpoint,
 )
 
-__all__ = ['DEFAULT_WEIGHTS', 'FlowEstimator', 'parse_dtype', 'resolve_device']
+__all__ = [
+    'DEFAULT_WEIGHTS',
+    'FlowEstimator',
+    'default_weights_candidates',
+    'default_weights_path',
+    'parse_dtype',
+    'resolve_device',
+]
 
 _LOG = logging.getLogger(__name__)
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / 'weights' / 'liteflownet2_default.pth'
-"""Embedded default checkpoint, used when ``weights=None`` (not shipped yet)."""
+DEFAULT_WEIGHTS_NAME = 'liteflownet2_default.pth'
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / 'weights' / DEFAULT_WEIGHTS_NAME
+"""Embedded default checkpoint in the source tree, used when ``weights=None`` (README, model card)."""
+
+
+def default_weights_candidates() -> list[Path]:
+    """Where the embedded default checkpoint may be, in the order searched.
+
+    The source tree (:data:`DEFAULT_WEIGHTS`), then the installed ``share/lfn2_ros/weights/`` of the
+    ament index (colcon install) and of this Python prefix (pip install).
+    """
+    candidates = [DEFAULT_WEIGHTS]
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+    except ImportError:
+        pass
+    else:
+        try:
+            share = Path(get_package_share_directory('lfn2_ros'))
+            candidates.append(share / 'weights' / DEFAULT_WEIGHTS_NAME)
+        except (PackageNotFoundError, ValueError):
+            pass
+    candidates.append(Path(sys.prefix) / 'share' / 'lfn2_ros' / 'weights' / DEFAULT_WEIGHTS_NAME)
+    return candidates
+
+
+def default_weights_path() -> Path | None:
+    """The first existing :func:`default_weights_candidates` entry, or None when none is installed."""
+    return next((p for p in default_weights_candidates() if p.is_file()), None)
 
 _RANDOM_WEIGHTS_VARIANT = 'pre_M3S3R3'  # the full 4-level architecture (spec §5)
 
@@ -188,7 +223,7 @@ class FlowEstimator:
             order of 1e-3 px). Off by default.
 
     Raises:
-        FileNotFoundError: the weights file does not exist (or no default weights are shipped).
+        FileNotFoundError: the weights file does not exist (or no default weights are installed).
         ValueError: bad device, dtype, variant, network_size or argument combination; checkpoint
             errors (``CheckpointError`` is a ValueError).
 
@@ -264,13 +299,14 @@ class FlowEstimator:
                 raise ValueError('pass either weights or random_weights=True, not both')
             return build_liteflownet2(get_variant(_RANDOM_WEIGHTS_VARIANT) if auto else variant)
         if weights is None:
-            if not DEFAULT_WEIGHTS.is_file():
+            weights = default_weights_path()
+            if weights is None:
+                searched = ', '.join(str(p) for p in default_weights_candidates())
                 raise FileNotFoundError(
-                    'no LiteFlowNet2 weights given and no default weights are shipped yet '
-                    f'(expected {DEFAULT_WEIGHTS}); pass the path of a checkpoint, e.g. an mmflow '
+                    'no LiteFlowNet2 weights given and the default weights are not installed '
+                    f'(searched {searched}); pass the path of a checkpoint, e.g. an mmflow '
                     'model-zoo liteflownet2_*.pth file'
                 )
-            weights = DEFAULT_WEIGHTS
         path = Path(weights)
         if not path.is_file():
             raise FileNotFoundError(f'weights file not found: {path}')

@@ -150,8 +150,9 @@ def test_cuda_absent():
 
 
 def test_weights_errors(tmp_path, monkeypatch):
-    monkeypatch.setattr(inference, 'DEFAULT_WEIGHTS', tmp_path / 'absent' / 'default.pth')
-    with pytest.raises(FileNotFoundError, match='no default weights are shipped'):
+    absent = tmp_path / 'absent' / 'default.pth'
+    monkeypatch.setattr(inference, 'default_weights_candidates', lambda: [absent])
+    with pytest.raises(FileNotFoundError, match='default weights are not installed'):
         FlowEstimator(device='cpu')
     with pytest.raises(FileNotFoundError, match='not found'):
         FlowEstimator(tmp_path / 'missing.pth', device='cpu')
@@ -169,7 +170,7 @@ def test_checkpoint_round_trip(small, tmp_path, monkeypatch):
     img1, img2 = _images(24, 40)
     np.testing.assert_array_equal(loaded(img1, img2), small(img1, img2))
     # weights=None picks up the embedded default file when it exists
-    monkeypatch.setattr(inference, 'DEFAULT_WEIGHTS', path)
+    monkeypatch.setattr(inference, 'default_weights_candidates', lambda: [tmp_path / 'absent.pth', path])
     np.testing.assert_array_equal(FlowEstimator(device='cpu')(img1, img2), small(img1, img2))
 
 
