@@ -2,6 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Quality checks of the shipped default weights (issue 7); numbers from scripts/eval_default_weights.py."""
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +70,19 @@ def test_integer_translation_of_a_real_photo(estimator, dx, dy):
     u, v = np.median(inner, axis=0)
     assert np.sign(u) == np.sign(dx) and np.sign(v) == np.sign(dy), (u, v)
     assert abs(u - dx) < 1.0 and abs(v - dy) < 1.0, (u, v)
+
+
+def test_demo_runs_out_of_the_box(tmp_path):
+    """``make demo`` with no weights argument: the default weights give flow along the camera's motion."""
+    pytest.importorskip('rclpy')
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    proc = subprocess.run([sys.executable, '-m', 'lfn2_ros.node.demo', '--frames', '8', '--rate', '4',
+                           '--motion', '3', '1.5', '--out', str(tmp_path / 'demo')],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    match = re.search(r'median flow \((-?[\d.]+), (-?[\d.]+)\) px', proc.stdout)
+    assert match, proc.stdout
+    u, v = float(match.group(1)), float(match.group(2))
+    # 3, 1.5 px per frame, times (1 + skipped frames) when the model was busy
+    assert u > 1.5 and v > 0.5 and 1.0 < u / v < 4.0, proc.stdout
+    assert list((tmp_path / 'demo').glob('pair_*_flow.png'))

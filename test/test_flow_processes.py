@@ -98,10 +98,10 @@ def test_camera_and_flow_node_processes(standin_env):
         _stop(camera)
 
 
-def test_flow_node_without_weights_exits_non_zero():
-    if (ROOT / 'lfn2_ros' / 'weights' / 'liteflownet2_default.pth').exists():
-        pytest.skip('default weights exist; this checks the missing-weights path')
+def test_flow_node_without_weights_exits_non_zero(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS='1')
-    proc = subprocess.run([sys.executable, str(BIN / 'flow_node')], env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 1  # the loader's reason is logged at FATAL
+    missing = tmp_path / 'missing.pth'
+    proc = subprocess.run([sys.executable, str(BIN / 'flow_node'), '--ros-args', '-p', f'weights:={missing}'],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the loader logs the reason at FATAL
+    assert "not found" in proc.stdout + proc.stderr
