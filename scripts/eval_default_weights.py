@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--photos', default=','.join(EVAL_PHOTOS) + ',astronaut,chelsea')
     p.add_argument('--motions', type=int, default=4, help='smooth motions per photo')
     p.add_argument('--max-px', type=float, default=8.0, help='bound of the smooth motion, px')
+    p.add_argument('--dtype', default='float32', help='network precision: float32, bfloat16, float16')
+    p.add_argument('--skip-photos', action='store_true', help='held-out generated pairs only')
     p.add_argument('--json', type=Path, default=None, help='also write the numbers as JSON')
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -79,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     height, width = (int(v) for v in args.size.split('x'))
 
     t0 = time.monotonic()
-    est = FlowEstimator(args.weights, device='cpu')
-    print(f'weights: {args.weights} ({args.weights.stat().st_size / 1e6:.2f} MB, {est.model_name})')
+    est = FlowEstimator(args.weights, device='cpu', dtype=args.dtype)
+    print(f'weights: {args.weights} ({args.weights.stat().st_size / 1e6:.2f} MB, {est.model_name}, '
+          f'{args.dtype})')
 
     model_all, model_noc, zero_all, zero_noc = [], [], [], []
     for pair in heldout_pairs(args.count, height, width):
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
     margin = int(np.ceil(args.max_px)) + 4
     photos = {}
-    for name in [n for n in args.photos.split(',') if n]:
+    for name in [] if args.skip_photos else [n for n in args.photos.split(',') if n]:
         image = photo_for(name, height, width, margin)
         rows = []
         for seed in range(args.motions):
@@ -114,11 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         tag = 'not in training' if name in EVAL_PHOTOS else 'training texture'
         print(f'  {name:10s} ({tag}): model {m:.3f} px, Farneback {f:.3f} px, zero {z:.3f} px')
     keys = ('model_epe', 'farneback_epe', 'zero_epe')
-    mean = {k: float(np.mean([v[k] for v in photos.values()])) for k in keys}
-    print(f'warped photos ({len(photos)} photos x {args.motions} smooth motions, '
-          f'|u|,|v| <= {args.max_px} px, '
-          f'{height}x{width}): model EPE {mean["model_epe"]:.3f} px, '
-          f'Farneback {mean["farneback_epe"]:.3f} px, zero {mean["zero_epe"]:.3f} px')
+    mean = {k: float(np.mean([v[k] for v in photos.values()])) for k in keys} if photos else {}
+    if photos:
+        print(f'warped photos ({len(photos)} photos x {args.motions} smooth motions, '
+              f'|u|,|v| <= {args.max_px} px, '
+              f'{height}x{width}): model EPE {mean["model_epe"]:.3f} px, '
+              f'Farneback {mean["farneback_epe"]:.3f} px, zero {mean["zero_epe"]:.3f} px')
     print(f'wall time {time.monotonic() - t0:.1f} s')
     if args.json is not None:
         args.json.write_text(json.dumps({'held_out': held, 'photos': photos, 'photos_mean': mean}, indent=2))
