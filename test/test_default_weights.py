@@ -14,9 +14,10 @@ import torch
 
 WEIGHTS = Path(__file__).resolve().parents[1] / 'lfn2_ros' / 'weights' / 'liteflownet2_default.pth'
 
-# No weights are shipped yet (README, Weights): the first run stayed at zero flow. Weights that ship
-# must reach issue 7's held-out target at 320x448; set this to the measured figure plus a margin then.
-HELDOUT_EPE_MAX = 2.0
+# Model card (README, Weights): `scripts/eval_default_weights.py --count 32` measured 2.228 px on these 32
+# held-out pairs at 320x448 (zero flow 8.775 px). Issue 7's target is 2.0 px: not reached yet.
+HELDOUT_PAIRS = 32
+HELDOUT_EPE_MAX = 2.25
 
 pytestmark = pytest.mark.skipif(not WEIGHTS.is_file(),
                                 reason=f'default weights not shipped: {WEIGHTS} is absent')
@@ -49,11 +50,11 @@ def test_heldout_epe_below_reported_figure(estimator):
     from lfn2_ros.training.data import heldout_pairs
 
     model, zero = [], []
-    for pair in heldout_pairs(4, 320, 448):
+    for pair in heldout_pairs(HELDOUT_PAIRS, 320, 448):
         model.append(_epe(estimator(pair.img1, pair.img2), pair.flow))
         zero.append(_epe(np.zeros_like(pair.flow), pair.flow))
     assert np.mean(model) < HELDOUT_EPE_MAX, model
-    assert np.mean(model) < 0.6 * np.mean(zero), (model, zero)
+    assert np.mean(model) < 0.3 * np.mean(zero), (model, zero)
 
 
 @pytest.mark.parametrize('dx, dy', [(5, -3), (-4, 6)])

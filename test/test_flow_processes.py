@@ -4,7 +4,8 @@
 
 Same checks as test_flow_launch.py (which needs launch_testing): message types, stamps against the
 camera's, and the flow direction for the camera's known motion. The flow node's FlowEstimator is
-replaced by the OpenCV DIS stand-in through a test-only sitecustomize (no trained weights exist yet).
+replaced by the OpenCV DIS stand-in through a test-only sitecustomize, so the check does not depend on
+the quality of the default weights (test_default_weights.py runs the demo with them).
 """
 
 import os
