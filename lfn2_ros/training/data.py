@@ -235,8 +235,7 @@ def _texture(rng: np.random.Generator, h: int, w: int, photos: tuple[str, ...],
         p[0] = 0.0
     if not (p >= 0).all() or p.sum() <= 0:
         raise ValueError(f'texture_weights must be non-negative with a positive sum, got {weights}')
-    p /= p.sum()
-    kind = rng.choice(5, p=p) if photos else rng.choice(4, p=p[1:]) + 1
+    kind = rng.choice(5, p=p / p.sum())
     if kind == 0:
         tex = _photo_texture(rng, h, w, photos)
     elif kind == 1:
