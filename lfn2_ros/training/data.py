@@ -510,6 +510,11 @@ def heldout_pairs(count: int, height: int = 320, width: int = 448,
     return [make_pair(HELDOUT_SEED, i, height, width, config) for i in range(count)]
 
 
+def without_photometric(config: MotionConfig | None = None) -> MotionConfig:
+    """``config`` (default :class:`MotionConfig`) with photometric augmentation switched off."""
+    return replace(config or MotionConfig(), photometric=False)
+
+
 MOTION_PRESETS: dict[str, MotionConfig] = {
     'default': MotionConfig(),
     # warm-up: one rigid shift of a photo, nothing else; the network leaves the zero-flow plateau on
@@ -518,7 +523,7 @@ MOTION_PRESETS: dict[str, MotionConfig] = {
                                 static_probability=0.0, obj_count=(0, 0), photometric=False,
                                 texture_weights=(1.0, 0.0, 0.0, 0.0, 0.0)),
     # the default geometry (objects, occlusions, rotation, scale) without photometric changes
-    'rigid': MotionConfig(photometric=False),
+    'rigid': without_photometric(),
 }
 """Named distributions for the trainer's ``--motion`` (``default`` is the held-out distribution)."""
 
@@ -530,7 +535,3 @@ def motion_preset(name: str) -> MotionConfig:
     except KeyError:
         raise ValueError(f'unknown motion preset {name!r}; choose from {", ".join(MOTION_PRESETS)}') from None
 
-
-def without_photometric(config: MotionConfig | None = None) -> MotionConfig:
-    """``config`` (default :class:`MotionConfig`) with photometric augmentation switched off."""
-    return replace(config or MotionConfig(), photometric=False)
