@@ -30,6 +30,8 @@ _lock = threading.Lock()
 _backend_override: Optional[str] = None
 _registered = False
 _warned: set[str] = set()
+# (backend, device type) -> use the extension; the checks cost ~15 us, the op at level 6 ~100 us
+_decisions: dict[tuple[str, str], bool] = {}
 
 
 def set_backend(name: Optional[str]) -> None:
@@ -48,6 +50,7 @@ def set_backend(name: Optional[str]) -> None:
     with _lock:
         _backend_override = name
         _warned.clear()
+        _decisions.clear()
 
 
 @contextlib.contextmanager
@@ -99,8 +102,17 @@ def _load_extension() -> tuple[bool, str]:
 
 
 def _use_extension(device: torch.device) -> bool:
-    """Decide the backend for tensors on ``device``, warning once when falling back to the reference."""
+    """Whether tensors on ``device`` run the extension; decided once per backend name and device type."""
     backend = get_backend()
+    key = (backend, device.type)
+    decision = _decisions.get(key)
+    if decision is None:
+        decision = _decisions[key] = _decide_backend(backend, device)
+    return decision
+
+
+def _decide_backend(backend: str, device: torch.device) -> bool:
+    """Decide the backend for tensors on ``device``, warning once when falling back to the reference."""
     if backend == 'reference':
         _warn_once('forced', 'lfn2 correlation: using the pure-PyTorch reference (backend forced to '
                    "'reference' by LFN2_CORRELATION_BACKEND or set_backend)")
