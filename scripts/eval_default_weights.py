@@ -117,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         tag = 'not in training' if name in EVAL_PHOTOS else 'training texture'
         print(f'  {name:10s} ({tag}): model {m:.3f} px, Farneback {f:.3f} px, zero {z:.3f} px')
     keys = ('model_epe', 'farneback_epe', 'zero_epe')
-    mean = {k: float(np.mean([v[k] for v in photos.values()])) for k in keys} if photos else {}
+    mean = {}
     if photos:
+        mean = {k: float(np.mean([v[k] for v in photos.values()])) for k in keys}
         print(f'warped photos ({len(photos)} photos x {args.motions} smooth motions, '
               f'|u|,|v| <= {args.max_px} px, '
               f'{height}x{width}): model EPE {mean["model_epe"]:.3f} px, '
