@@ -4,14 +4,19 @@ WITH_ENV := scripts/with_env
 # One torch thread: the 2-core CI machines are shared and 2-thread torch stalls under load.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup test lint demo ext check-cuda bench clean
+.PHONY: setup test test-all lint demo ext check-cuda bench clean
 
 setup:
 	scripts/setup_env.sh
 
+# The fast suite (under 2 minutes of tests on the 2-core machine): everything but the tests marked slow.
+# ruff runs inside the suite (test/test_package.py), once.
 test: setup
-	$(WITH_ENV) python -m pytest test -q -p no:cacheprovider
-	$(WITH_ENV) ruff check .
+	$(WITH_ENV) python -m pytest test -q -p no:cacheprovider -m "not slow" --durations=5
+
+# The whole suite, slow tests included: what CI (.ci/run) runs.
+test-all: setup
+	$(WITH_ENV) python -m pytest test -q -p no:cacheprovider --durations=10
 
 lint: setup
 	$(WITH_ENV) ruff check .

@@ -46,9 +46,10 @@ if [ -z "$SYSTEM_ROS_SETUP" ]; then
 fi
 
 lfn2_activate_ros "$VENV"
-# Rebuild only when the packages' build inputs changed (symlink install: Python edits are live).
+# Rebuild only when the packages' build inputs changed (symlink install: Python edits are live; the compiled
+# lfn2_ros.ops._C is rebuilt when csrc/ changes, and until then the loader uses a JIT build of the new sources).
 build_stamp="$ROOT/install/.lfn2_build_stamp"
-if [ -f "$build_stamp" ] && [ -z "$(find lfn2_msgs package.xml setup.py setup.cfg launch config resource \
+if [ -f "$build_stamp" ] && [ -z "$(find lfn2_msgs package.xml setup.py setup.cfg launch config resource lfn2_ros/ops/csrc lfn2_ros/ops/_build.py \
       -newer "$build_stamp" -print -quit)" ]; then
   echo "setup: install/ is up to date"
   exit 0

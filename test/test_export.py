@@ -6,18 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip('onnxscript', reason='the ONNX exporter needs onnxscript')
-ort = pytest.importorskip('onnxruntime')
-onnx = pytest.importorskip('onnx')
-
-from lfn2_ros.export import FlowNetwork, check_onnx, export_onnx, main  # noqa: E402
-from lfn2_ros.inference import FlowEstimator  # noqa: E402
+from lfn2_ros.export import FlowNetwork, check_onnx, export_onnx, main
+from lfn2_ros.inference import FlowEstimator
 
 SIZE = (64, 128)  # a multiple of 64: the estimator runs the network at this size without resizing
 
 
 @pytest.fixture(scope='module')
 def exported(tmp_path_factory):
+    # Optional packages are checked here, not at module level, so a missing one skips these tests only.
+    pytest.importorskip('onnxscript', reason='the ONNX exporter needs onnxscript')
+    pytest.importorskip('onnxruntime', reason='the parity check needs onnxruntime')
     torch.manual_seed(0)
     estimator = FlowEstimator(random_weights=True, variant='pre_M3S3R3', device='cpu')
     path = tmp_path_factory.mktemp('onnx') / 'lfn2.onnx'
@@ -25,6 +24,7 @@ def exported(tmp_path_factory):
     return estimator, network, path
 
 
+@pytest.mark.slow
 def test_onnx_flow_equals_pytorch(exported):
     estimator, network, path = exported
     diff, scale = check_onnx(network, path, SIZE, batch=2)
@@ -32,6 +32,8 @@ def test_onnx_flow_equals_pytorch(exported):
 
 
 def test_graph_is_self_contained_and_documented(exported):
+    import onnx
+
     estimator, _, path = exported
     model = onnx.load(str(path))
     onnx.checker.check_model(model)
@@ -45,6 +47,8 @@ def test_graph_is_self_contained_and_documented(exported):
 
 def test_estimator_flow_is_the_graph_flow_at_network_size(exported):
     """FlowEstimator on uint8 frames at the network size == the graph on frames / 255."""
+    import onnxruntime as ort
+
     estimator, network, path = exported
     assert estimator.network_input_size(*SIZE) == SIZE
     rng = np.random.default_rng(1)

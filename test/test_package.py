@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Repository hygiene: manifests validate, ruff is clean, the model side imports without ROS."""
 
+import ast
 import pathlib
 import re
 import shutil
@@ -36,3 +37,36 @@ def test_only_node_package_imports_ros():
             continue
         offenders += [f'{path.relative_to(REPO)}: {m}' for m in ros_import.findall(path.read_text())]
     assert not offenders, offenders
+
+
+# Import name -> rosdep key, for the imports whose key differs from the module name.
+ROSDEP_KEYS = {
+    'torch': 'python3-torch', 'numpy': 'python3-numpy', 'cv2': 'python3-opencv', 'yaml': 'python3-yaml',
+    'tqdm': 'python3-tqdm', 'matplotlib': 'python3-matplotlib', 'skimage': 'python3-skimage',
+    'rosbags': 'python3-rosbags-pip',
+}
+# Imported only by optional features that say how to install them when missing (ONNX export).
+OPTIONAL_IMPORTS = {'onnx', 'onnxruntime', 'onnxscript'}
+
+
+def _top_level_imports(paths):
+    names = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split('.')[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split('.')[0])
+    return names
+
+
+def test_package_xml_declares_every_run_dependency_and_nothing_unused():
+    from catkin_pkg.package import parse_package
+
+    package = parse_package(str(REPO / 'package.xml'))
+    declared = {dep.name for dep in package.exec_depends}
+    sources = list((REPO / 'lfn2_ros').rglob('*.py')) + list((REPO / 'launch').glob('*.py'))
+    imported = _top_level_imports(sources) - set(sys.stdlib_module_names) - {'lfn2_ros', '__future__'}
+    needed = {ROSDEP_KEYS.get(name, name) for name in imported - OPTIONAL_IMPORTS}
+    assert needed - declared == set(), f'imported but not in package.xml: {sorted(needed - declared)}'
+    assert declared - needed == set(), f'in package.xml but never imported: {sorted(declared - needed)}'

@@ -1,52 +1,99 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Loading (and, when needed, building) the compiled lfn2 correlation ops.
+"""Loading the compiled lfn2 correlation ops: the module built with the package, else a JIT build.
 
-Order: an importable prebuilt module ``lfn2_ros.ops._C`` (e.g. from a packaged build); otherwise a JIT build
-of ``csrc/`` with ``torch.utils.cpp_extension.load`` into its cache (``$TORCH_EXTENSIONS_DIR``, default
-``~/.cache/torch_extensions/<py>_<cu>``). Ninja only recompiles when a source or a flag changed, so after the
-first build (about 30 s on CPU) a new process just loads the cached library.
+Order (README, "The compiled extension"):
+
+1. ``lfn2_ros.ops._C``, compiled by ``setup.py`` (``colcon build``, ``pip install .``). Its file embeds the
+   hash of the sources and flags it was built from; when ``csrc/`` next to it hashes differently (a source
+   tree edited after its build) the module is not imported, because the two would register the same op
+   namespace.
+2. In a source tree only (``setup.py`` beside the package), or with ``LFN2_JIT=1``: a JIT build of ``csrc/``
+   with ``torch.utils.cpp_extension.load``. Its build directory is named after the same hash, so two
+   checkouts with different sources never share (and never rebuild) one directory. An installed package
+   never compiles at run time (``LFN2_JIT=0`` forbids it everywhere).
+
+A JIT build holds an ``flock`` on ``<build dir>/.lfn2_build.lock`` while it compiles. The kernel drops that
+lock when its holder dies, so a torch ``lock`` file found while holding it was left by a killed build and is
+removed (torch itself would wait for it forever). Waiting for a live builder is bounded by
+``LFN2_BUILD_WAIT_S``.
+:func:`build_status` says what is happening, for the node's diagnostics.
 
 CUDA sources are compiled only when torch is a CUDA build AND a CUDA toolkit (nvcc) is found, never because a
-GPU is visible (style.md section 5). ``LFN2_BUILD_CUDA=1|0`` forces the decision.
+GPU is visible; ``LFN2_BUILD_CUDA=1|0`` forces the decision (for setup.py and the JIT alike).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import glob
+import hashlib
+import importlib.util
+import logging
 import os
+import re
 import shutil
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Optional
 
 import torch
 
 CSRC = Path(__file__).resolve().parent / 'csrc'
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
+# No -std flag: torch's cpp_extension adds the standard its headers need (c++17 or c++20 by version), and a
+# flag of ours would come after it and win.
 # -ffp-contract=off: keep a*b+c as two roundings so the warp's weights and mask match grid_sample exactly
 # (see csrc/correlation_index.h); the SIMD loops lose little (mul and add issue on separate ports).
-CXX_FLAGS = ['-O3', '-std=c++17', '-ffp-contract=off', '-fopenmp',
-             '-Wall', '-Wno-unknown-pragmas', '-Wno-psabi']
-NVCC_FLAGS = ['-O3', '-std=c++20', '-lineinfo']
+CXX_FLAGS = ['-O3', '-ffp-contract=off', '-fopenmp', '-Wall', '-Wno-unknown-pragmas', '-Wno-psabi']
+NVCC_FLAGS = ['-O3', '-lineinfo']
 LD_FLAGS = ['-fopenmp']
+SOURCE_SUFFIXES = ('.h', '.cuh', '.cpp', '.cu')
+HASH_MARKER = re.compile(rb'LFN2_SOURCES_HASH:h([0-9a-f]{64})')
+
+log = logging.getLogger('lfn2_ros.ops')
 
 _lock = threading.Lock()
 _state: dict[str, object] = {}
 
 
-def _torch_needs_cxx20() -> bool:
-    major, minor = (int(v) for v in torch.__version__.split('+')[0].split('.')[:2])
-    return (major, minor) >= (2, 14)
+@dataclasses.dataclass(frozen=True)
+class BuildStatus:
+    """What the loader is doing.
+
+    Attributes:
+        state: 'idle' (nothing tried yet), 'waiting' (another process is compiling), 'compiling',
+            'loaded' or 'failed'.
+        message: a human-readable detail (library name, build directory, or the cause of a failure).
+        since: time.monotonic() when the state was entered.
+
+    """
+
+    state: str
+    message: str
+    since: float
+
+
+_status = BuildStatus('idle', 'the compiled extension has not been loaded yet', time.monotonic())
+
+
+def build_status() -> BuildStatus:
+    """Return the loader's current state (thread-safe; cheap enough to poll at 1 Hz)."""
+    return _status
+
+
+def _set_status(state: str, message: str) -> None:
+    global _status
+    _status = BuildStatus(state, message, time.monotonic())
 
 
 def cxx_flags() -> list[str]:
-    """Host C++ flags for the current torch."""
-    flags = list(CXX_FLAGS)
-    if _torch_needs_cxx20():
-        flags[flags.index('-std=c++17')] = '-std=c++20'
-    return flags
+    """Host C++ flags (torch adds the -std flag its headers need)."""
+    return list(CXX_FLAGS)
 
 
 def find_cuda_home() -> Optional[str]:
@@ -71,36 +118,135 @@ def find_cuda_home() -> Optional[str]:
 
 def want_cuda() -> tuple[bool, str]:
     """Decide whether to compile the CUDA kernels; returns (decision, reason)."""
-    forced = os.environ.get('LFN2_BUILD_CUDA')
+    forced = os.environ.get('LFN2_BUILD_CUDA', '').strip()
     if forced in ('0', '1'):
         return forced == '1', f'LFN2_BUILD_CUDA={forced}'
+    if forced:
+        raise ValueError(f'LFN2_BUILD_CUDA must be 0 or 1, got {forced!r}')
     if torch.version.cuda is None:
         return False, 'torch is a CPU-only build'
     if find_cuda_home() is None:
-        return False, 'no CUDA toolkit (nvcc) found; set CUDA_HOME'
+        return False, 'no CUDA toolkit (nvcc) found; set CUDA_HOME to the toolkit directory'
     return True, f'torch CUDA {torch.version.cuda} and toolkit at {find_cuda_home()}'
 
 
-def sources(with_cuda: bool) -> list[str]:
-    """Source files of the extension."""
-    srcs = [CSRC / 'correlation.cpp', CSRC / 'cpu' / 'correlation_kernel.cpp',
-            CSRC / 'cpu' / 'correlation_rows.cpp']
+def sources(with_cuda: bool, root: Path = CSRC) -> list[str]:
+    """Source files of the extension (absolute paths under ``root``)."""
+    srcs = [root / 'correlation.cpp', root / 'cpu' / 'correlation_kernel.cpp',
+            root / 'cpu' / 'correlation_rows.cpp']
     if with_cuda:
-        srcs.append(CSRC / 'cuda' / 'correlation_kernel.cu')
+        srcs.append(root / 'cuda' / 'correlation_kernel.cu')
     return [str(s) for s in srcs]
 
 
+def sources_hash(root: Path = CSRC) -> Optional[str]:
+    """SHA-256 of every source under ``root``, the flags and the torch version; None without sources.
+
+    The same value names the JIT build directory and is embedded in the module setup.py builds, so a build is
+    reused exactly when it was made from these sources with these flags for this torch.
+    """
+    files = sorted(p for p in root.rglob('*') if p.is_file() and p.suffix in SOURCE_SUFFIXES)
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    digest.update(f'torch {torch.__version__}\ncxx {CXX_FLAGS}\nnvcc {NVCC_FLAGS}\nld {LD_FLAGS}\n'.encode())
+    for path in files:
+        digest.update(f'{path.relative_to(root).as_posix()}\n'.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def in_source_tree() -> bool:
+    """True when the package is imported from a checkout (``setup.py`` and ``package.xml`` beside it)."""
+    return (PACKAGE_ROOT / 'setup.py').is_file() and (PACKAGE_ROOT / 'package.xml').is_file()
+
+
+def jit_allowed() -> tuple[bool, str]:
+    """Whether a missing or stale compiled module may be rebuilt at run time; returns (decision, reason)."""
+    forced = os.environ.get('LFN2_JIT', '').strip()
+    if forced in ('0', '1'):
+        return forced == '1', f'LFN2_JIT={forced}'
+    if forced:
+        raise ValueError(f'LFN2_JIT must be 0 or 1, got {forced!r}')
+    if in_source_tree():
+        return True, 'source tree'
+    return False, 'installed package (rebuild with colcon build or pip install, or set LFN2_JIT=1)'
+
+
+def prebuilt_path() -> Optional[Path]:
+    """Path of the compiled ``lfn2_ros.ops._C`` if one is importable (found without importing it)."""
+    spec = importlib.util.find_spec('lfn2_ros.ops._C')
+    if spec is None or not spec.origin:
+        return None
+    return Path(spec.origin)
+
+
+def embedded_hash(library: Path) -> Optional[str]:
+    """The sources hash a module built by setup.py carries, or None (a module built another way)."""
+    match = HASH_MARKER.search(library.read_bytes())
+    return match.group(1).decode() if match else None
+
+
+def jit_build_directory(name: str) -> Path:
+    """Where the JIT build named ``name`` lives: ``$TORCH_EXTENSIONS_DIR`` or torch's default root."""
+    from torch.utils import cpp_extension
+
+    root = os.environ.get('TORCH_EXTENSIONS_DIR') or cpp_extension.get_default_build_root()
+    return Path(root) / name
+
+
+def _acquire_build_lock(directory: Path, wait_s: float) -> int:
+    """Hold an exclusive flock on ``directory``/.lfn2_build.lock, waiting at most ``wait_s`` seconds.
+
+    Returns:
+        The lock's file descriptor (close it to release).
+
+    Raises:
+        TimeoutError: when another live process held the lock for the whole wait.
+
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / '.lfn2_build.lock', os.O_RDWR | os.O_CREAT, 0o644)
+    start = time.monotonic()
+    last_log = None
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            now = time.monotonic()
+            if now - start >= wait_s:
+                os.close(fd)
+                raise TimeoutError(f'another process has been building the extension in {directory} for over '
+                                   f'{wait_s:.0f} s (LFN2_BUILD_WAIT_S)') from None
+            if last_log is None or now - last_log >= 30:
+                log.warning('lfn2 extension: waiting for another process that is compiling it in %s',
+                            directory)
+                _set_status('waiting', f'another process is compiling the extension in {directory}')
+                last_log = now
+            time.sleep(0.2)
+
+
+def _remove_stale_torch_lock(directory: Path) -> None:
+    """Remove torch's ``lock`` file left by a killed build (only called while holding our flock)."""
+    stale = directory / 'lock'
+    if stale.exists():
+        log.warning('lfn2 extension: removing %s, left by a build that was killed', stale)
+        stale.unlink(missing_ok=True)
+
+
 def build(verbose: bool = False, with_cuda: Optional[bool] = None) -> str:
-    """JIT-build (or reuse the cached build of) the extension and load it into torch.ops.
+    """JIT-build (or reuse the build with the same sources hash of) the extension and load it into torch.ops.
 
     Args:
         verbose: print the compiler commands.
         with_cuda: compile the CUDA kernels; None decides with want_cuda().
 
     Returns:
-        The name of the loaded library ('lfn2_ops_cpu' or 'lfn2_ops_cuda').
+        The name of the loaded library, ``lfn2_ops_<cpu|cuda>_<hash prefix>``.
 
     Raises:
+        TimeoutError: another process kept compiling for longer than ``LFN2_BUILD_WAIT_S`` (default 900 s).
         Exception: whatever the compiler or the loader raised.
 
     """
@@ -108,7 +254,10 @@ def build(verbose: bool = False, with_cuda: Optional[bool] = None) -> str:
 
     if with_cuda is None:
         with_cuda = want_cuda()[0]
-    name = 'lfn2_ops_cuda' if with_cuda else 'lfn2_ops_cpu'
+    digest = sources_hash()
+    if digest is None:
+        raise FileNotFoundError(f'no extension sources in {CSRC}')
+    name = f'lfn2_ops_{"cuda" if with_cuda else "cpu"}_{digest[:16]}'
     kwargs = {}
     if with_cuda:
         home = find_cuda_home()
@@ -118,23 +267,44 @@ def build(verbose: bool = False, with_cuda: Optional[bool] = None) -> str:
         cpp_extension.CUDA_HOME = home
         os.environ.setdefault('CUDA_HOME', home)
         kwargs['extra_cuda_cflags'] = NVCC_FLAGS
-    os.environ.setdefault('MAX_JOBS', '1')
-    cpp_extension.load(
-        name=name,
-        sources=sources(with_cuda),
-        extra_cflags=cxx_flags(),
-        extra_ldflags=LD_FLAGS,
-        extra_include_paths=[str(CSRC)],
-        with_cuda=with_cuda,
-        is_python_module=False,
-        verbose=verbose,
-        **kwargs,
-    )
+    directory = jit_build_directory(name)
+    fd = _acquire_build_lock(directory, float(os.environ.get('LFN2_BUILD_WAIT_S', '900')))
+    try:
+        _remove_stale_torch_lock(directory)
+        if not (directory / f'{name}.so').exists():
+            log.warning('lfn2 extension: compiling the correlation kernels into %s (1-2 min on a 2-core CPU; '
+                        'colcon build or pip install compile them once, ahead of time)', directory)
+        _set_status('compiling', f'compiling the correlation extension into {directory}')
+        os.environ.setdefault('MAX_JOBS', '1')
+        cpp_extension.load(name=name, sources=sources(with_cuda), extra_cflags=cxx_flags(),
+                           extra_ldflags=LD_FLAGS, extra_include_paths=[str(CSRC)],
+                           build_directory=str(directory), with_cuda=with_cuda, is_python_module=False,
+                           verbose=verbose, **kwargs)
+    finally:
+        os.close(fd)
     return name
 
 
+def _load_prebuilt() -> Optional[tuple[bool, str]]:
+    """Import ``lfn2_ros.ops._C`` when it matches the sources; None when there is none or it is stale."""
+    library = prebuilt_path()
+    if library is None:
+        return None
+    current = sources_hash()
+    built = embedded_hash(library)
+    if current is not None and built != current:
+        if jit_allowed()[0]:
+            log.warning('lfn2 extension: %s was built from other sources or flags than %s; using a JIT build '
+                        'instead (rebuild with colcon build to refresh it)', library, CSRC)
+            return None
+        log.warning('lfn2 extension: %s does not match the installed sources; loading it anyway', library)
+    import lfn2_ros.ops._C  # noqa: F401  (importing registers torch.ops.lfn2)
+
+    return True, f'prebuilt {library.name}'
+
+
 def load() -> tuple[bool, str]:
-    """Load the compiled ops once per process: prebuilt module first, else JIT build.
+    """Load the compiled ops once per process: the matching prebuilt module, else a JIT build where allowed.
 
     Returns:
         (loaded, message): message names the loaded library, or the cause of the failure.
@@ -144,15 +314,17 @@ def load() -> tuple[bool, str]:
         if 'result' in _state:
             return _state['result']  # type: ignore[return-value]
         try:
-            import lfn2_ros.ops._C  # noqa: F401  (prebuilt; importing registers torch.ops.lfn2)
-
-            result = (True, 'prebuilt lfn2_ros.ops._C')
-        except ImportError:
-            try:
+            result = _load_prebuilt()
+            if result is None:
+                allowed, reason = jit_allowed()
+                if not allowed:
+                    raise RuntimeError('lfn2_ros.ops._C was not built with the package and JIT builds are '
+                                       f'off ({reason})')
                 result = (True, build())
-            except Exception as exc:  # noqa: BLE001  (any build/load failure means: use the reference)
-                msg = str(exc).strip().splitlines()
-                result = (False, f'{type(exc).__name__}: {msg[-1] if msg else exc!r}')
+        except Exception as exc:  # noqa: BLE001  (any build/load failure means: use the reference)
+            lines = str(exc).strip().splitlines()
+            result = (False, f'{type(exc).__name__}: {lines[-1] if lines else exc!r}')
+        _set_status('loaded' if result[0] else 'failed', result[1])
         _state['result'] = result
         return result
 

@@ -74,3 +74,13 @@ PyObject* PyInit__C(void) {
   return PyModule_Create(&module_def);
 }
 }
+
+#ifdef LFN2_SOURCES_HASH
+// setup.py passes the hash of the sources and flags this module is built from (lfn2_ros/ops/_build.py,
+// sources_hash). The loader reads it from the file without importing it: importing a module built from other
+// sources would register the lfn2 namespace, and a fresh JIT build of the current sources could not load.
+#define LFN2_STRINGIFY_IMPL(x) #x
+#define LFN2_STRINGIFY(x) LFN2_STRINGIFY_IMPL(x)
+extern "C" __attribute__((used, visibility("default"))) const char lfn2_sources_hash[] =
+    "LFN2_SOURCES_HASH:" LFN2_STRINGIFY(LFN2_SOURCES_HASH);
+#endif
