@@ -1,6 +1,6 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Quality checks of the shipped default weights (issue 7); numbers from scripts/eval_default_weights.py."""
+"""Quality checks of the shipped default weights; numbers from scripts/eval_default_weights.py."""
 
 import os
 import re
@@ -15,7 +15,7 @@ import torch
 WEIGHTS = Path(__file__).resolve().parents[1] / 'lfn2_ros' / 'weights' / 'liteflownet2_default.pth'
 
 # Model card (README, Weights): `scripts/eval_default_weights.py --count 32` measured 1.728 px on these 32
-# held-out pairs at 320x448 (zero flow 8.775 px); issue 7's target is below 2.0 px.
+# held-out pairs at 320x448 (zero flow 8.775 px); the target set for them was below 2.0 px.
 HELDOUT_PAIRS = 32
 HELDOUT_EPE_MAX = 1.75
 

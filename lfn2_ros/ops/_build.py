@@ -8,7 +8,7 @@ of ``csrc/`` with ``torch.utils.cpp_extension.load`` into its cache (``$TORCH_EX
 first build (about 30 s on CPU) a new process just loads the cached library.
 
 CUDA sources are compiled only when torch is a CUDA build AND a CUDA toolkit (nvcc) is found, never because a
-GPU is visible (style.md section 5). ``LFN2_BUILD_CUDA=1|0`` forces the decision.
+GPU is visible (docs/extension.md#building). ``LFN2_BUILD_CUDA=1|0`` forces the decision.
 """
 
 from __future__ import annotations
