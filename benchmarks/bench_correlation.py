@@ -13,7 +13,7 @@ For every cost-volume shape of a 448x320 and a 1024x448 input (batch 1), at 1 an
           flow, output; fp32) / copy bandwidth measured here (torch copy of 64 MiB, same thread count);
 - flop:   compute lower bound: 2*C*P^2*oH*oW / matmul GFLOP/s measured here (1024^3 sgemm, same threads).
 
-Targets (issue 4): seq/fused >= 2 at every shape; fused/mem <= 3.
+Targets (docs/extension.md#tests): seq/fused >= 2 at every shape; fused/mem <= 3.
 Usage: OMP_NUM_THREADS=2 python benchmarks/bench_correlation.py [--threads 1 2] [--min-time 0.3]
 """
 

@@ -5,7 +5,7 @@
 This is the only place that resizes images, scales flow or decides colour order; the ROS node,
 ``predict``, ``evaluate`` and the benchmarks all go through it.
 
-Pipeline (spec LITEFLOWNET2.md §2 and §6, mmflow 0.5.2 ``inference_model``):
+Pipeline (docs/model.md#inference-pipeline, mmflow 0.5.2 ``inference_model``):
 
 1. uint8 BGR images (H, W, 3) are resized with ``cv2.resize(INTER_LINEAR)`` on the uint8 data to
    H' = ceil(H / 2^e) * 2^e, W' likewise (e = ``variant.input_exponent``, mmflow ``InputResize``),
@@ -85,7 +85,7 @@ def default_weights_path() -> Path | None:
     """The first existing :func:`default_weights_candidates` entry, or None when none is installed."""
     return next((p for p in default_weights_candidates() if p.is_file()), None)
 
-_RANDOM_WEIGHTS_VARIANT = 'pre_M3S3R3'  # the full 4-level architecture (spec §5)
+_RANDOM_WEIGHTS_VARIANT = 'pre_M3S3R3'  # the full 4-level architecture (docs/model.md#variants)
 
 _DTYPES = {
     'float32': torch.float32,
@@ -201,7 +201,7 @@ class FlowEstimator:
     Contract: inputs are uint8 BGR images of any size (H, W >= 1); both images of a pair have the
     same size. The network input size is chosen as mmflow does (next multiple of 2^e per side,
     e = ``variant.input_exponent``) unless ``network_size`` fixes it; it must keep every decoded
-    pyramid level even (spec §7: a multiple of 32 for the full model), otherwise ValueError.
+    pyramid level even (docs/model.md#input-size-rule: 32 | H', W' for the full model), else ValueError.
 
     Args:
         weights: checkpoint path (mmflow ``.pth`` or ours), or None for the embedded default
@@ -337,7 +337,7 @@ class FlowEstimator:
         return math.ceil(height / times) * times, math.ceil(width / times) * times
 
     def _check_supported(self, size: tuple[int, int]) -> None:
-        """Raise ValueError if the network cannot run at ``size`` (spec §7: decoded levels even)."""
+        """Raise ValueError if the network cannot run at ``size`` (docs/model.md#input-size-rule)."""
         for level in range(self.variant.end_level, 6):
             sides = tuple(_level_size(n, level) for n in size)
             if any(s % 2 for s in sides):
@@ -360,7 +360,7 @@ class FlowEstimator:
         return self._input(image)
 
     def _end_flow_px(self, preds: dict[str, torch.Tensor], net_hw: tuple[int, int]) -> torch.Tensor:
-        """End-level normalised flow -> (B, 2, H', W') float32 px of the network input (spec §6.1)."""
+        """End-level normalised flow -> (B, 2, H', W') float32 px of the net input (docs/model.md#output)."""
         key = f'level{self.variant.end_level}'
         if key not in preds:
             raise RuntimeError(f'model output has no {key!r} (keys: {sorted(preds)})')
@@ -369,7 +369,7 @@ class FlowEstimator:
         return flow * self.variant.flow_div
 
     def _to_image_flow(self, flow_px: torch.Tensor, image_hw: tuple[int, int]) -> np.ndarray:
-        """(1, 2, H', W') px -> (H, W, 2) float32 px of the input image (spec §6.2, mmflow get_flow)."""
+        """(1, 2, H', W') px -> (H, W, 2) float32 px of the input image (docs/model.md#output)."""
         flow = flow_px[0].permute(1, 2, 0).cpu().numpy()
         net_h, net_w = flow.shape[:2]
         height, width = image_hw

@@ -1,6 +1,6 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Train LiteFlowNet2 stage-wise on generated pairs, or fine-tune a checkpoint (issue 7).
+"""Train LiteFlowNet2 stage-wise on generated pairs, or fine-tune a checkpoint.
 
 Examples::
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Quality of the embedded default weights (issue 7), all measured in one run at one resolution.
+"""Quality of the embedded default weights, all measured in one run at one resolution.
 
 1. Held-out generated pairs (``lfn2_ros.training.data.heldout_pairs``, fixed seed) at 320x448:
    EPE of the model and of zero flow, over all pixels and over non-occluded pixels.

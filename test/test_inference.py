@@ -184,7 +184,7 @@ def test_network_size_validation(estimator):
 
 
 def test_exponent4_variant_rejects_odd_levels():
-    # sintel_kitti fine-tune uses InputResize(exponent=4); 48 rounds to 48, whose level 5 is odd (spec §7).
+    # sintel_kitti: InputResize(exponent=4) keeps 48, whose level 5 is odd (docs/model.md#input-size-rule).
     variant = 'liteflownet2_ft_4x1_600k_sintel_kitti_320x768'
     est = FlowEstimator(variant=variant, random_weights=True, device='cpu')
     assert est.network_input_size(40, 60) == (48, 64)
@@ -214,7 +214,7 @@ class _FakeNet:
 
 
 def _mmflow_reference(end_flow, image_hw):
-    """mmflow 0.5.2 post-processing written out step by step (spec §6)."""
+    """mmflow 0.5.2 post-processing written out step by step (docs/model.md#output)."""
     height, width = image_hw
     net_hw = end_flow.shape[2] * 4, end_flow.shape[3] * 4
     flow = F.interpolate(end_flow, size=net_hw, mode='bilinear', align_corners=False) * 20.0

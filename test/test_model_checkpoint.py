@@ -66,7 +66,7 @@ def test_load_without_buffer_keys_regenerates_them(tmp_path):
         (k, v) for k, v in state.items() if not k.endswith(('upflow_layer.weight', 'corr_up.weight')))
     assert len(stripped) == len(state) - 4
     model = load_checkpoint(write_mmflow(tmp_path / 'ckpt.pth', stripped))
-    assert_loaded(model, state)  # buffers equal the spec kernel
+    assert_loaded(model, state)  # buffers: docs/model.md#fixed-upsampling-kernel
 
 
 def test_module_prefix_and_bare_state_dict(tmp_path):

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Tests of lfn2_ros/model/liteflownet2.py (with encoder.py, units.py, decoder.py).
 
-Includes an independent functional re-statement of spec LITEFLOWNET2.md §2-§4.7 written directly
+Includes an independent functional re-statement of docs/model.md (#encoder to #level-loop) written directly
 on the state dict (no lfn2_ros.model classes), which the module implementation must match exactly.
 """
 
@@ -34,10 +34,10 @@ def randomised(alias, seed=0):
     return model
 
 
-# ----------------------------------------------------------------------------- spec, functionally
+# -------------------------------------------------------------- docs/model.md, functionally
 
 def spec_warp(x, flow):
-    """Spec 4.1: grid = pixel coords + flow, normalised with 2g/max(n-1,1)-1, masked bilinear sampling."""
+    """docs/model.md#masked-warp: pixel grid + flow, normalised by 2g/max(n-1,1)-1, masked bilinear."""
     n, _, h, w = flow.shape
     ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing='ij')
     grid = torch.stack((xs, ys)).float()[None].repeat(n, 1, 1, 1) + flow

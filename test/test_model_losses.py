@@ -1,6 +1,6 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Tests of lfn2_ros/model/losses.py (spec LITEFLOWNET2.md §8)."""
+"""Tests of lfn2_ros/model/losses.py (docs/model.md#training)."""
 
 import math
 

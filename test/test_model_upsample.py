@@ -1,6 +1,6 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Tests of lfn2_ros/model/upsample.py: the fixed x2 kernel of spec LITEFLOWNET2.md §4.6."""
+"""Tests of lfn2_ros/model/upsample.py: the fixed x2 kernel of docs/model.md#fixed-upsampling-kernel."""
 
 import torch
 
@@ -35,7 +35,7 @@ def test_upsample_doubles_size_and_constant_field_phases():
     out = up(torch.ones(1, 2, 5, 6))
     assert out.shape == (1, 2, 10, 12)
     interior = out[0, 0, 2:8, 2:10]
-    # the four stride phases of the kernel sum to 1, 1, 1, 0.9375 (spec §4.6)
+    # the four stride phases of the kernel sum to 1, 1, 1, 0.9375 (docs/model.md#fixed-upsampling-kernel)
     assert sorted({round(float(v), 6) for v in interior.flatten()}) == [0.9375, 1.0]
 
 

@@ -14,7 +14,7 @@ torch.set_num_threads(1)
 
 KEYS_DIR = Path(__file__).parent / 'data' / 'mmflow_keys'
 
-# spec LITEFLOWNET2.md §5: state_dict keys and learned parameters per config
+# docs/model.md#variants: state_dict keys and learned parameters per config
 SPEC_COUNTS = {
     'pre_M6S6': (44, 1_725_156),
     'pre_M6S6R6': (58, 2_238_541),

@@ -13,7 +13,7 @@ torch.set_num_threads(1)
 
 
 def brute_force_correlation(f1, f2, md, stride, dil, slope=0.1):
-    """mmcv Correlation(kernel_size=1, padding=0) per output pixel, then leaky ReLU (spec 4.2)."""
+    """mmcv Correlation(kernel_size=1, padding=0) per pixel, leaky ReLU (docs/extension.md#definition)."""
     a, b = f1.numpy(), f2.numpy()
     n, _, h, w = a.shape
     p = 2 * md + 1

@@ -3,10 +3,10 @@
 """Load and save LiteFlowNet2 checkpoints in mmflow's format, strictly and safely (weights_only).
 
 An mmflow (mmcv) checkpoint is ``{'state_dict': {key: tensor}, 'meta': {...}, ...}``; a bare state
-dict is accepted too. Keys equal our module names (spec LITEFLOWNET2.md §9), so no translation
+dict is accepted too. Keys equal our module names (docs/model.md#checkpoints), so no translation
 table is needed; a ``module.`` prefix (DataParallel) is stripped. The fixed upsampling kernels
 (``*.upflow_layer.weight``, ``*.NetM.corr_up.weight``) are buffers that a checkpoint may lack; they
-are regenerated from spec §4.6.
+are regenerated (docs/model.md#regenerated-buffers).
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ def load_checkpoint(path: Union[str, os.PathLike], variant: Union[str, Variant] 
     _check_keys(model, state, path)
     full = OrderedDict()
     for key, default in model.state_dict().items():
-        full[key] = state.get(key, default)  # absent fixed kernels regenerated from spec §4.6
+        full[key] = state.get(key, default)  # absent fixed kernels: docs/model.md#regenerated-buffers
     model.load_state_dict(full, strict=True)
     return model.eval()
 

@@ -1,6 +1,6 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Coarse-to-fine flow decoder NetE of LiteFlowNet2 (spec LITEFLOWNET2.md §4, §4.7)."""
+"""Coarse-to-fine flow decoder NetE of LiteFlowNet2 (docs/model.md#decoder-levels)."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ class FlowDecoder(nn.Module):
         self.decoders = nn.ModuleDict(decoders)
 
     def check_sizes(self, height: int, width: int) -> None:
-        """Raise ValueError unless every decoded level below 6 has even size (spec §7).
+        """Raise ValueError unless every decoded level below 6 has even size (docs/model.md#input-size-rule).
 
         Args:
             height: level-1 (network input) height in px.
@@ -92,7 +92,7 @@ class FlowDecoder(nn.Module):
 
     def forward(self, image1: torch.Tensor, image2: torch.Tensor, pyramid1: Mapping[str, torch.Tensor],
                 pyramid2: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Run the level loop of spec §4.7.
+        """Run the level loop (docs/model.md#level-loop).
 
         Args:
             image1: (B, 3, H, W) mean-subtracted BGR image 1 (full network-input size).

@@ -1,6 +1,6 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Feature pyramid extractor NetC of LiteFlowNet2, shared by both images (spec LITEFLOWNET2.md §3)."""
+"""Feature pyramid extractor NetC of LiteFlowNet2, shared by both images (docs/model.md#encoder)."""
 
 from __future__ import annotations
 

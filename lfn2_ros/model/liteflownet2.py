@@ -45,7 +45,7 @@ class LiteFlowNet2(nn.Module):
 
     Contract: images are (B, 3, H, W) float BGR in [0, 1] (mmflow normalises uint8 by 255 with
     ``to_rgb=False``); the network does no resizing, so every decoded level below 6 must have an
-    even size (a multiple of 32 always works; spec §7), otherwise ValueError. Outputs are
+    even size (32 | H, W always works; docs/model.md#input-size-rule), otherwise ValueError. Outputs are
     normalised flows (full-resolution px / ``variant.flow_div``), from image 1 to image 2,
     channel 0 = +x right, channel 1 = +y down.
 

@@ -1,6 +1,6 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Training losses of the LiteFlowNet2 configs: multi-level EPE and multi-level Charbonnier (spec §8).
+"""Training losses of the LiteFlowNet2 configs: multi-level EPE and Charbonnier (docs/model.md#training).
 
 Semantics of mmflow 0.5.2 ``multi_level_flow_loss`` (``mmflow/models/losses``): the ground truth is
 divided by ``flow_div`` and compared with each level's normalised prediction; per level the pixel
@@ -198,7 +198,7 @@ class MultiLevelCharbonnier(MultiLevelFlowLoss):
 
 
 def build_loss(variant: Union[str, Variant]) -> MultiLevelFlowLoss:
-    """The training loss of a variant's mmflow config (spec §8).
+    """The training loss of a variant's mmflow config (docs/model.md#training).
 
     Args:
         variant: name, alias or :class:`Variant`.

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The three per-level units of LiteFlowNet2's decoder NetE: matching (M), sub-pixel (S), regularisation (R).
 
-Spec LITEFLOWNET2.md 4.3-4.5 (mmflow ``liteflownet_decoder.py`` ``MatchingBlock``, ``SubpixelBlock``,
+docs/model.md#decoder-units (mmflow ``liteflownet_decoder.py`` ``MatchingBlock``, ``SubpixelBlock``,
 ``RegularizationBlock``). All flows are normalised (full-resolution px / 20); ``multiplier``
 converts them to level-L px where a warp needs them.
 """
@@ -66,7 +66,7 @@ REGULARIZATION_WIDTHS = (128, 128, 64, 64, 32, 32)
 
 
 class MatchingUnit(nn.Module):
-    """Descriptor matching unit NetM: correlation cost volume -> residual flow (spec 4.3).
+    """Matching unit NetM: correlation cost volume -> residual flow (docs/model.md#matching-unit-netm).
 
     flowM = up + pred_flow(layers(lrelu(corr(F1, warp(F2, up * multiplier))))), with ``up`` the
     upsampled flow of the coarser level (zero at the coarsest level). At the stride-2 level
@@ -118,7 +118,7 @@ class MatchingUnit(nn.Module):
 
 
 class SubpixelUnit(nn.Module):
-    """Sub-pixel refinement unit NetS (spec 4.4).
+    """Sub-pixel refinement unit NetS (docs/model.md#sub-pixel-unit-nets).
 
     flowS = flowM + pred_flow(layers(cat(F1, warp(F2, flowM * multiplier), flowM))).
 
@@ -142,7 +142,7 @@ class SubpixelUnit(nn.Module):
 
 
 class RegularizationUnit(nn.Module):
-    """Regularisation unit NetR: feature-driven local convolution (f-lcon) of the flow (spec 4.5).
+    """NetR: feature-driven local convolution (f-lcon) of the flow (docs/model.md#regularisation-unit-netr).
 
     The input is the brightness error ``||I1 - warp(I2, flowS)||_2`` (1 ch), the mean-free flow
     (2 ch) and the R-features G (128 ch, or the raw 192-ch features at level 6). Six 3x3 convs and

@@ -22,7 +22,7 @@ def upsampling_kernel(channels: int) -> torch.Tensor:
 
     It is meant to be Caffe's ``BilinearFilter``, but mmflow (``liteflownet_decoder.py``
     ``Upsample``) computes the row coordinate of flat index ``i`` with a float division,
-    ``y = (i / 4) mod 4``, so the kernel is not separable (spec LITEFLOWNET2.md 4.6)::
+    ``y = (i / 4) mod 4``, so the kernel is not separable (docs/model.md#fixed-upsampling-kernel)::
 
         f = ceil(4 / 2) = 2, c = (2f - 1 - f mod 2) / (2f) = 0.75
         k[i] = (1 - |x / f - c|) * (1 - |y / f - c|),  x = i mod 4,  y = (i / 4) mod 4

@@ -1,6 +1,6 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The eight mmflow LiteFlowNet2 model-zoo variants, declared as data (spec LITEFLOWNET2.md §2, §5, §8)."""
+"""The eight mmflow LiteFlowNet2 model-zoo variants, declared as data (docs/model.md#variants)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class Variant:
         level_weights: loss weight per output key, ``'level6'``.. and ``'level0'`` (the end-level
             flow upsampled to full size) where mmflow sets ``extra_training_loss``.
         flow_div: normalisation of flows: network outputs are full-resolution px / ``flow_div``.
-        trained_on: training data and crop of this stage (spec §8).
+        trained_on: training data and crop of this stage (docs/model.md#training).
         init_from: alias of the variant this stage was initialised from, '' for scratch.
 
     """

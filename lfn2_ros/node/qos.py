@@ -4,7 +4,7 @@
 
 REP-2003: camera drivers publish reliable, consumers subscribe best effort ("sensor data"), which
 matches both kinds of publisher. The input depth stays at 1 so a slow model processes the newest
-frame instead of a queue (ros_conventions.md §2.2).
+frame instead of a queue (docs/node.md#qos).
 """
 
 from rclpy.qos import (

@@ -20,7 +20,8 @@ removed (torch itself would wait for it forever). Waiting for a live builder is 
 :func:`build_status` says what is happening, for the node's diagnostics.
 
 CUDA sources are compiled only when torch is a CUDA build AND a CUDA toolkit (nvcc) is found, never because a
-GPU is visible; ``LFN2_BUILD_CUDA=1|0`` forces the decision (for setup.py and the JIT alike).
+GPU is visible (docs/extension.md#building); ``LFN2_BUILD_CUDA=1|0`` forces the decision (for setup.py and
+the JIT alike).
 """
 
 from __future__ import annotations

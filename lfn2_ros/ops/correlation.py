@@ -4,7 +4,7 @@
 
 ``correlation()`` dispatches to ``torch.ops.lfn2.correlation`` (csrc/) when the compiled extension is
 available, else to the pure-PyTorch ``reference.correlation_reference`` with one warning naming the cause.
-Autograd and the fake (meta) kernels of the compiled ops are registered here, in Python (style.md section 5).
+The compiled ops' autograd and fake kernels are registered here (docs/extension.md#autograd-and-fake-kernels).
 
 Backend choice: ``LFN2_CORRELATION_BACKEND=auto|extension|reference`` (default auto: the extension if it loads
 or builds, else the reference), overridable at run time with ``set_backend()``. ``extension`` raises if the
@@ -167,9 +167,9 @@ def correlation(
 
     out[n, ph*P + pw, oh, ow] = lrelu(sum_c f1[n, c, y, x] * W[n, c, y + dy, x + dx]) with y = oh*stride,
     x = ow*stride, (dy, dx) = ((ph - md) * dilation_patch, (pw - md) * dilation_patch), P = 2*md + 1, and 0
-    where the displaced position leaves the image (mmcv Correlation, raw channel sum; spec 4.2). W is f2, or
-    with a flow mmflow's masked warp of f2 (spec 4.1): W[:, :, q] = bilinear f2 at q + flow[:, :, q], zeroed
-    when a bilinear tap would leave the image.
+    where the displaced position leaves the image (raw channel sum, docs/extension.md#definition). W is f2,
+    or with a flow its masked warp (docs/extension.md#fused-warp): W[:, :, q] = bilinear f2 at
+    q + flow[:, :, q], zeroed when a bilinear tap would leave the image.
 
     Args:
         f1: (N, C, H, W) float features of the first image.

@@ -46,7 +46,7 @@ def correlation_reference(
 ) -> torch.Tensor:
     """Leaky-ReLU'd correlation of ``f1`` with ``f2`` (warped by ``flow`` first when given).
 
-    Spec LITEFLOWNET2.md 4.1-4.2 (mmcv ``Correlation(kernel_size=1, padding=0)`` as used by mmflow's
+    docs/extension.md#definition (mmcv ``Correlation(kernel_size=1, padding=0)`` as used by mmflow's
     ``CorrBlock`` with ``scaled_corr=False``)::
 
         out[n, ph * P + pw, h, w] = lrelu(sum_c f1[n, c, y, x] * g[n, c, y + dy, x + dx])

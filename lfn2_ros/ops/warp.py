@@ -37,7 +37,7 @@ def _sampling_grid(flow: torch.Tensor) -> torch.Tensor:
 def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Sample ``x`` at ``p + flow(p)``; zero wherever a bilinear tap falls outside the image.
 
-    Spec LITEFLOWNET2.md 4.1 (mmflow ``Warp(align_corners=True, use_mask=True)``): bilinear
+    docs/model.md#masked-warp (mmflow ``Warp(align_corners=True, use_mask=True)``): bilinear
     ``grid_sample`` with zero padding and ``align_corners=True`` (exact pixel centres), then the
     same sampling of a ones tensor; output pixels whose mask is <= 0.9999 are set to 0.
 

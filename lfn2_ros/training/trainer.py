@@ -1,6 +1,6 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Stage-wise LiteFlowNet2 training on generated pairs or a dataset directory (issue 7, spec §8).
+"""Stage-wise LiteFlowNet2 training on generated pairs or a dataset directory (docs/model.md#training).
 
 The paper's schedule trains pre_M6S6 -> pre_M6S6R6 -> pre_M5S5R5 -> pre_M4S4R4 -> pre_M3S3R3, each stage
 initialised from the previous one by a non-strict load of the keys whose shapes match (mmflow
@@ -53,7 +53,7 @@ FULL_SCHEDULE = ('pre_M6S6', 'pre_M6S6R6', 'pre_M5S5R5', 'pre_M4S4R4', 'pre_M3S3
 """Stage order of the paper / mmflow model zoo."""
 
 CONFIG_LR = {'pre_M6S6': 1e-4, 'pre_M6S6R6': 1e-4, 'pre_M5S5R5': 1e-4, 'pre_M4S4R4': 1e-4, 'pre_M3S3R3': 6e-5}
-"""Adam learning rates of the mmflow configs (spec §8); other variants fall back to 5e-5."""
+"""Adam learning rates of the mmflow configs (docs/model.md#training); other variants fall back to 5e-5."""
 
 LR_MILESTONES = (1 / 2, 2 / 3, 5 / 6)
 """Fractions of a stage at which the learning rate halves (configs: 120k, 160k, 200k of 240k)."""
@@ -261,7 +261,7 @@ class _DatasetBatches:
     """Random crops (with horizontal flips) of a dataset directory; deterministic per (seed, index)."""
 
     def __init__(self, root: Path, splits: Optional[Sequence[str]], crop: tuple[int, int], seed: int) -> None:
-        from lfn2_ros import datasets  # optional: written by the evaluation issue
+        from lfn2_ros import datasets  # imported here: only dataset-directory training needs it
 
         self._datasets = datasets
         self.refs = datasets.list_samples(root, splits)

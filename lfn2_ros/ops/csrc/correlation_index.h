@@ -2,9 +2,9 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Index and bilinear-tap arithmetic of the fused warp + correlation, shared by the CPU and CUDA kernels so
-// that the CPU tests exercise the same maths the GPU runs (style.md section 5).
+// that the CPU tests exercise the same maths the GPU runs (docs/extension.md#shared-index-maths).
 //
-// Semantics (spec LITEFLOWNET2.md 4.1-4.2, CONTRACTS.md "ops"):
+// Semantics (docs/extension.md#definition, docs/extension.md#fused-warp):
 //   out[n, ph*P + pw, oh, ow] = lrelu(sum_c f1[n, c, y, x] * W[n, c, qy, qx]),
 //   y = oh*stride, x = ow*stride, qy = y + (ph - md)*dil, qx = x + (pw - md)*dil, P = 2*md + 1;
 //   q outside the image contributes 0 (mmcv zero padding).
