@@ -23,6 +23,7 @@ import torch
 
 from lfn2_ros.model.liteflownet2 import LiteFlowNet2
 from lfn2_ros.model.variants import VARIANTS, Variant, get_variant
+from lfn2_ros.ops.cost_volume import CostVolume
 
 __all__ = ['CheckpointError', 'detect_variant', 'load_checkpoint', 'save_checkpoint']
 
@@ -186,7 +187,8 @@ def _check_keys(model: LiteFlowNet2, state: dict[str, torch.Tensor], path: Path)
 
 
 def load_checkpoint(path: Union[str, os.PathLike], variant: Union[str, Variant] = 'auto',
-                    map_location: Union[str, torch.device] = 'cpu') -> LiteFlowNet2:
+                    map_location: Union[str, torch.device] = 'cpu', *,
+                    cost_volume: Optional[CostVolume] = None) -> LiteFlowNet2:
     """Build the matching LiteFlowNet2 and load a checkpoint into it strictly.
 
     Args:
@@ -195,6 +197,7 @@ def load_checkpoint(path: Union[str, os.PathLike], variant: Union[str, Variant] 
             the file name for the four full-architecture variants), or a name/alias/:class:`Variant`
             that must have the checkpoint's architecture.
         map_location: passed to ``torch.load``.
+        cost_volume: the model's correlation (see :class:`LiteFlowNet2`); None = the default.
 
     Returns:
         The model (float32 parameters, CPU, eval mode) with the checkpoint's weights.
@@ -219,7 +222,7 @@ def load_checkpoint(path: Union[str, os.PathLike], variant: Union[str, Variant] 
                 f'{path} looks like a {arch.alias} checkpoint (decodes down to level {arch.end_level}'
                 f'{", regularised" if arch.regularized_end else ", no NetR at the end level"}), '
                 f'not {chosen.alias}; pass variant={arch.alias!r} (or variant="auto")')
-    model = LiteFlowNet2(chosen)
+    model = LiteFlowNet2(chosen) if cost_volume is None else LiteFlowNet2(chosen, cost_volume=cost_volume)
     _check_keys(model, state, path)
     full = OrderedDict()
     for key, default in model.state_dict().items():
