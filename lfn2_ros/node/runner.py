@@ -60,7 +60,7 @@ def spin_node(
     stop = threading.Event()
     previous = {} if run else {sig: signal.signal(sig, lambda *_: _on_signal(stop))
                                for sig in (signal.SIGINT, signal.SIGTERM)}
-    node = spinner = None
+    node = spinner = thread = None
     code = 0
     try:
         node = node_factory()
@@ -86,6 +86,7 @@ def spin_node(
             node.stop()  # the node's worker threads end before anything they publish with goes
         if spinner is not None:
             spinner.shutdown(timeout_sec=5.0)
+            thread.join(5.0)  # a thread left in rcl_wait while the process exits aborts it
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
