@@ -74,7 +74,8 @@ class Probe(Node):
         self.light = light  # keep metadata only (memory tests must not measure the probe's own storage)
         self.create_subscription(OpticalFlow, f'{prefix}optical_flow', self._on_flow, 50)
         self.create_subscription(Image, f'{prefix}optical_flow/flow', self._on_plain, 50)
-        self.create_subscription(OpticalFlowSummary, f'{prefix}optical_flow/summary', self.summaries.append, 50)
+        self.create_subscription(OpticalFlowSummary, f'{prefix}optical_flow/summary', self.summaries.append,
+                                 50)
         self.create_subscription(DiagnosticArray, '/diagnostics', self.diagnostics.append, 50)
 
     def _on_flow(self, msg: OpticalFlow) -> None:

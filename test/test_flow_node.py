@@ -37,7 +37,8 @@ class Rig:
             self.params_seen = dict(params)
             return self.estimator
 
-        node = FlowNode(estimator_factory=factory, context=self.graph.context, parameter_overrides=list(overrides))
+        node = FlowNode(estimator_factory=factory, context=self.graph.context,
+                        parameter_overrides=list(overrides))
         node.autostart()
         self.node = self.graph.add(node)
         self.camera = node.cameras['']

@@ -38,7 +38,8 @@ class Managed:
         self.probe = self.graph.add(Probe(self.graph.context))
         self._change = self.probe.create_client(ChangeState, '/flow_node/change_state')
         self._get = self.probe.create_client(GetState, '/flow_node/get_state')
-        assert self._change.wait_for_service(timeout_sec=10.0) and self._get.wait_for_service(timeout_sec=10.0)
+        assert self._change.wait_for_service(timeout_sec=10.0)
+        assert self._get.wait_for_service(timeout_sec=10.0)
 
     def call(self, client, request):
         future = client.call_async(request)
@@ -61,7 +62,8 @@ class Managed:
         return False
 
     def diagnostics_level(self, level):
-        return wait_for(lambda: any(s.level == level for d in self.probe.diagnostics[-2:] for s in d.status), 5.0)
+        return wait_for(lambda: any(s.level == level for d in self.probe.diagnostics[-2:] for s in d.status),
+                        5.0)
 
     def close(self):
         self.graph.close()
@@ -132,9 +134,10 @@ def test_every_parameter_can_be_read_back():
         assert {spec.name for spec in PARAMETERS} <= set(names)
         values = m.call(m.probe.create_client(GetParameters, '/flow_node/get_parameters'),
                         GetParameters.Request(names=list(names))).values
-        assert all(v.type != 0 for v in values), [n for n, v in zip(names, values, strict=True) if v.type == 0]
         by_name = dict(zip(names, values, strict=True))
-        assert by_name['max_rate'].double_value == 5.0 and list(by_name['network_size'].integer_array_value) == [0, 0]
+        assert [n for n, v in by_name.items() if v.type == 0] == []  # 0 = PARAMETER_NOT_SET
+        assert by_name['max_rate'].double_value == 5.0
+        assert list(by_name['network_size'].integer_array_value) == [0, 0]
     finally:
         m.close()
 

@@ -47,7 +47,8 @@ def test_services_and_parameters_answer_while_an_inference_runs():
         node, _ = _node(graph, estimator)
         probe = graph.add(Probe(graph.context))
         for client in (('reset', Trigger), ('enable', SetBool)):  # discovery before the clock starts
-            assert probe.create_client(client[1], f'/flow_node/{client[0]}').wait_for_service(timeout_sec=10.0)
+            assert probe.create_client(client[1], f'/flow_node/{client[0]}').wait_for_service(
+                timeout_sec=10.0)
         k = 0
         while not estimator.started.is_set() and k < 100:  # the first frames may precede DDS matching
             probe.image_pub.publish(probe.image(SCENE.frame(k), T0 + k * S // 10))
@@ -57,15 +58,17 @@ def test_services_and_parameters_answer_while_an_inference_runs():
         replies = {
             'reset': _timed_call(probe, Trigger, '/flow_node/reset', Trigger.Request()),
             'enable': _timed_call(probe, SetBool, '/flow_node/enable', SetBool.Request(data=True)),
-            'set max_rate': _timed_call(probe, SetParameters, '/flow_node/set_parameters', SetParameters.Request(
-                parameters=[Parameter('max_rate', value=5).to_parameter_msg()])),
+            'set max_rate': _timed_call(
+                probe, SetParameters, '/flow_node/set_parameters',
+                SetParameters.Request(parameters=[Parameter('max_rate', value=5).to_parameter_msg()])),
         }
         assert wait_for(lambda: len(estimator.spans) >= 1, 10.0)
         start, end = estimator.spans[0]
-        for name, (response, sent, answered) in replies.items():
+        for name, (_, sent, answered) in replies.items():
             # Answered before the running inference finished: nothing waited for the model.
             assert answered < end, (name, answered - start, end - start)
-            print(f'{name}: answered in {1e3 * (answered - sent):.1f} ms during a {end - start:.2f} s inference')
+            print(f'{name}: answered in {1e3 * (answered - sent):.1f} ms '
+                  f'during a {end - start:.2f} s inference')
         assert replies['reset'][0].success and replies['enable'][0].success
         assert replies['set max_rate'][0].results[0].successful  # an integer for a double parameter
         assert node.get_parameter('max_rate').value == 5.0
