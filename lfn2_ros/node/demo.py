@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             flow_node = FlowNode(parameter_overrides=[
                 Parameter('weights', value=args.weights), Parameter('device', value=args.device),
                 Parameter('publish_visualization', value=False)])
+            nodes.append(flow_node)
+            flow_node.autostart()
         except StartupError as exc:
             print(f'demo: {exc}', file=sys.stderr)
             print('demo: the demo needs trained LiteFlowNet2 weights: the embedded default '
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             Parameter('rate', value=args.rate), Parameter('width', value=args.width),
             Parameter('height', value=args.height), Parameter('motion_x', value=args.motion[0]),
             Parameter('motion_y', value=args.motion[1]), Parameter('num_frames', value=args.frames)])
-        nodes = [flow_node, collector, camera]
+        nodes += [collector, camera]
         for node in nodes:
             executor.add_node(node)
         print(f'demo: {args.frames} frames {args.width}x{args.height} at {args.rate} Hz through '

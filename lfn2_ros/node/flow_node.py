@@ -205,6 +205,14 @@ class FlowNode(LifecycleNode):
             if trigger() != _OK:
                 raise StartupError(self.last_error or f'{trigger.__name__} failed')
 
+    def model_name(self) -> str:
+        """Name of the loaded model, or 'none' while inactive or disabled."""
+        return self.worker.model_name if self.worker is not None else 'none'
+
+    def device_name(self) -> str:
+        """Device the model runs on, or 'none' while inactive or disabled."""
+        return self.worker.device_name if self.worker is not None else 'none'
+
     # ------------------------------------------------------------------------- services
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
