@@ -72,7 +72,8 @@ def test_failed_model_and_runtime_errors_are_error(health):
 ])
 def test_frames_without_flow_warn_with_the_reason(health, case, words):
     model = {'loading': ModelState('loading', active=True),
-             'first': ModelState('ready', active=True, first_inference_pending=True)}.get(case, READY)
+             'first': ModelState('ready', active=True, first_inference_pending=True,
+                                 busy=True)}.get(case, READY)
     for _ in range(4):  # 4 s of frames and no flow
         _period(health, stamp=0 if case == 'zero' else 1, invalid=3 if case == 'invalid' else 0,
                 restart='gap 0.900 s exceeds max_pair_gap 0.500 s' if case == 'restart' else None)
@@ -108,5 +109,6 @@ def test_extension_status_interface(monkeypatch):
     for _ in range(4):
         health.received(1)
         health._clock.t += 1.0  # noqa: SLF001
-        message = health.status(ModelState('ready', active=True, first_inference_pending=True), 0)[1]
+        state = ModelState('ready', active=True, first_inference_pending=True, busy=True)
+        message = health.status(state, 0)[1]
     assert 'correlation extension compiling' in message

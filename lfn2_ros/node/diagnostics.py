@@ -53,6 +53,7 @@ class ModelState:
         state: ``'unloaded'`` | ``'loading'`` | ``'ready'`` | ``'failed'``.
         message: why it failed (or the model name when ready).
         first_inference_pending: a model was loaded and has not finished an inference yet.
+        busy: a forward pass is running now.
         active: the lifecycle node is active.
         enabled: ``~/enable`` is true.
 
@@ -61,6 +62,7 @@ class ModelState:
     state: str = 'unloaded'
     message: str = ''
     first_inference_pending: bool = False
+    busy: bool = False
     active: bool = False
     enabled: bool = True
 
@@ -189,7 +191,7 @@ def _level(model: ModelState, window: dict, totals: dict, last: dict, since_flow
     no_flow = f'frames arrive but no flow for {since_flow:.0f} s'
     if model.state == 'loading':
         return DiagnosticStatus.WARN, f'{no_flow}: loading the model'
-    if model.first_inference_pending:
+    if model.first_inference_pending and model.busy:
         ext = extension_status()
         what = f'correlation extension {ext}' if ext else \
             'first inference pending (the extension may be compiling)'
@@ -201,4 +203,6 @@ def _level(model: ModelState, window: dict, totals: dict, last: dict, since_flow
         return DiagnosticStatus.WARN, f'{no_flow}: {window["invalid"]} invalid frames ({last["invalid"]})'
     if window['restarts']:
         return DiagnosticStatus.WARN, f'{no_flow}: pairing restarts ({last["restart"]})'
-    return DiagnosticStatus.WARN, f'{no_flow}: inference slower than the input'
+    if model.busy:
+        return DiagnosticStatus.WARN, f'{no_flow}: an inference is running (slower than {stall:.0f} s)'
+    return DiagnosticStatus.WARN, f'{no_flow}: no pair formed'

@@ -151,9 +151,11 @@ class InferenceWorker:
             if not taken or self._estimator is None or self._stop.is_set():
                 continue
             self._idle.clear()
+            self.model.busy = True
             try:
                 self._round(taken)
             finally:
+                self.model.busy = False
                 self._idle.set()
 
     def _round(self, taken: dict) -> None:
