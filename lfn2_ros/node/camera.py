@@ -24,6 +24,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from lfn2_msgs.msg import OpticalFlow, OpticalFlowSummary
 from lfn2_ros.metrics import flow_stats
 from lfn2_ros.node import conversions as conv
+from lfn2_ros.node.bridge import ImageBridge
 from lfn2_ros.node.diagnostics import CameraHealth, ModelState
 from lfn2_ros.node.pairing import Frame, FrameBoard, FramePairer, PairDecision
 from lfn2_ros.node.qos import output_qos
@@ -50,6 +51,7 @@ class CameraPipeline:
         self.period = FramePeriod()
         self.limiter = RateLimiter(params['max_rate'])
         self.health = CameraHealth()
+        self.bridge = ImageBridge(logger=node.get_logger())
         self.reset_requested = False
         self._subscription = None
         self._group = MutuallyExclusiveCallbackGroup()  # frames of one camera stay in order
@@ -128,13 +130,13 @@ class CameraPipeline:
     def _decode(self, msg: Image | CompressedImage) -> np.ndarray:
         limit = self._params['max_input_size']
         if isinstance(msg, CompressedImage):
-            image = conv.compressed_to_bgr8(msg)
+            image = self.bridge.compressed_to_bgr8(msg)
             height, width = image.shape[:2]
         else:
             height, width = msg.height, msg.width
         if max(height, width) > limit:
             raise conv.MalformedImage(f'image {width}x{height} exceeds max_input_size {limit} px')
-        return image if isinstance(msg, CompressedImage) else conv.image_to_bgr8(msg)
+        return image if isinstance(msg, CompressedImage) else self.bridge.image_to_bgr8(msg)
 
     # ----------------------------------------------------------------------- worker side
 
