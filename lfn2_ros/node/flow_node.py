@@ -260,7 +260,7 @@ class FlowNode(LifecycleNode):
     def stop(self) -> None:
         """Stop the worker (before the context goes: it publishes nothing afterwards)."""
         if self.worker is not None:
-            self.worker.stop()
+            self.worker.stop(timeout_s=10.0)  # within launch's SIGTERM escalation for a CPU inference
 
     def destroy_node(self) -> None:
         """Stop the worker thread, then destroy the node."""
