@@ -72,3 +72,14 @@ def test_pairing_restarts_are_explained():
         assert not probe.flows
     finally:
         graph.close()
+
+
+def test_images_larger_than_max_input_size_are_refused_with_the_reason():
+    graph, node, probe = _rig([Parameter('max_input_size', value=32)])
+    try:
+        probe.image_pub.publish(probe.image(SCENE.frame(0), T0))
+        camera = node.cameras['']
+        assert wait_for(lambda: camera.health.totals['invalid'] >= 1, 10.0)
+        assert 'exceeds max_input_size 32 px' in camera.health._last_invalid  # noqa: SLF001
+    finally:
+        graph.close()
