@@ -1,3 +1,5 @@
+# Copyright 2026 The lfn2_ros Authors
+# SPDX-License-Identifier: Apache-2.0
 """``make demo``: a camera over a real photo with objects moving on their own, through flow_node over DDS.
 
 The scene (node/demo_scene.py): scikit-image's coffee photo seen by a translating camera
