@@ -67,12 +67,10 @@ def test_failed_model_and_runtime_errors_are_error(health):
 
 @pytest.mark.parametrize('case, words', [
     ('zero', 'stamps are zero'), ('invalid', 'invalid frames (encoding 32FC1'),
-    ('restart', 'pairing restarts (gap 0.900 s'), ('loading', 'loading the model'),
-    ('first', 'first inference pending'),
+    ('restart', 'pairing restarts (gap 0.900 s'), ('first', 'first inference pending'),
 ])
 def test_frames_without_flow_warn_with_the_reason(health, case, words):
-    model = {'loading': ModelState('loading', active=True),
-             'first': ModelState('ready', active=True, first_inference_pending=True,
+    model = {'first': ModelState('ready', active=True, first_inference_pending=True,
                                  busy=True)}.get(case, READY)
     for _ in range(4):  # 4 s of frames and no flow
         _period(health, stamp=0 if case == 'zero' else 1, invalid=3 if case == 'invalid' else 0,
@@ -91,6 +89,11 @@ def test_short_pauses_stay_ok_and_the_stall_grows_with_slow_inference(health):
         health.published(2.0, 2.0)  # a 2 s model: 3 inference times = 6 s
     _period(health, seconds=5.0)
     assert health.status(READY, 0)[0] == DiagnosticStatus.OK
+
+
+def test_loading_is_warn_even_before_input(health):
+    level_message = health.status(ModelState('loading', active=True), 0)[:2]
+    assert level_message == (DiagnosticStatus.WARN, 'loading the model')
 
 
 def test_zero_stamps_warned_once(health):

@@ -151,3 +151,34 @@ def test_shutdown_from_inactive(transition):
         assert m.state() == State.PRIMARY_STATE_FINALIZED
     finally:
         m.close()
+
+
+def test_slow_model_load_is_reported_and_services_answer_meanwhile():
+    import threading
+
+    from std_srvs.srv import Trigger
+
+    loading, release = threading.Event(), threading.Event()
+
+    def slow_factory(params):
+        loading.set()
+        release.wait(20.0)  # a model load (or an extension build) that takes a while
+        return DisFlowStandIn()
+
+    m = Managed(factory=slow_factory)
+    try:
+        assert m.change(Transition.TRANSITION_CONFIGURE)
+        activate = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_ACTIVATE))
+        future = m._change.call_async(activate)
+        assert loading.wait(10.0)
+        assert wait_for(lambda: any('loading the model' in s.message and s.level == DiagnosticStatus.WARN
+                                    for d in m.probe.diagnostics for s in d.status), 5.0)
+        reset = m.probe.create_client(Trigger, '/flow_node/reset')
+        assert reset.wait_for_service(timeout_sec=10.0)
+        answer = reset.call_async(Trigger.Request())
+        assert wait_for(answer.done, 5.0) and not future.done()  # answered while activation still loads
+        release.set()
+        assert wait_for(future.done, 20.0) and future.result().success
+    finally:
+        release.set()
+        m.close()

@@ -184,13 +184,13 @@ def _level(model: ModelState, window: dict, totals: dict, last: dict, since_flow
         return DiagnosticStatus.OK, 'inactive'
     if not model.enabled:
         return DiagnosticStatus.OK, 'disabled'
+    if model.state == 'loading':
+        return DiagnosticStatus.WARN, 'loading the model'
     if window['received'] == 0:
         return DiagnosticStatus.WARN, 'no input images'
     if window['published'] or since_flow < stall:
         return DiagnosticStatus.OK, 'running'
     no_flow = f'frames arrive but no flow for {since_flow:.0f} s'
-    if model.state == 'loading':
-        return DiagnosticStatus.WARN, f'{no_flow}: loading the model'
     if model.first_inference_pending and model.busy:
         ext = extension_status()
         what = f'correlation extension {ext}' if ext else \

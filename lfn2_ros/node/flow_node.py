@@ -130,11 +130,12 @@ class FlowNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load the model, start the worker, subscribe."""
+        self.worker.model.active = self.worker.model.enabled = True  # diagnostics: 'loading the model'
         try:
             self.worker.load()
         except ModelLoadError as exc:
+            self.worker.model.active = False
             return self._fail(str(exc))
-        self.worker.model.active = self.worker.model.enabled = True
         self.worker.start()
         qos = input_qos(self._params['input_qos'])
         for camera in self.cameras.values():

@@ -44,7 +44,8 @@ def spin_node(
             ``sys.argv``.
         run: a custom loop instead of spinning (it runs in the main thread and must return when
             ``rclpy.ok()`` turns false); None spins the node until a signal.
-        start: called with the node before spinning (e.g. lifecycle autostart); may raise ``fatal``.
+        start: called with the node once it spins (e.g. lifecycle autostart, so diagnostics and
+            services run during a long model load); may raise ``fatal``.
         executor: builds the executor that spins the node (ignored with ``run``).
         fatal: exception types that mean "the user must fix the configuration": logged as fatal
             under ``logger_name`` and turned into exit code 1.
@@ -64,15 +65,17 @@ def spin_node(
     code = 0
     try:
         node = node_factory()
-        if start is not None:
-            start(node)
         if run is not None:
+            if start is not None:
+                start(node)
             run(node)
         else:
             spinner = executor()
             spinner.add_node(node)
             thread = threading.Thread(target=_spin, args=(spinner, stop), name='executor', daemon=True)
             thread.start()
+            if start is not None:  # while it runs (a model load) the node already answers and reports
+                start(node)
             while not stop.wait(0.2) and thread.is_alive():
                 pass
             code = interrupted_code
