@@ -12,6 +12,7 @@ node/diagnostics.py; parameters: node/parameters.py.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -280,7 +281,9 @@ def main(args: list[str] | None = None) -> int:
 
     """
     return spin_node(FlowNode, args, fatal=(StartupError,), logger_name='flow_node',
-                     start=FlowNode.autostart, executor=lambda: MultiThreadedExecutor(num_threads=4))
+                     start=FlowNode.autostart,
+                     # threads for each camera's decoding, the services, timer and lifecycle callbacks
+                     executor=lambda: MultiThreadedExecutor(num_threads=max(4, os.cpu_count() or 1)))
 
 
 if __name__ == '__main__':

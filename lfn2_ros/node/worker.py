@@ -175,33 +175,38 @@ class InferenceWorker:
         start = time.perf_counter()
         try:
             flows = estimator.push_batch([f.image for _, f, _ in frames], [c.name for c, _, _ in frames])
-            confidences = [self._confidence(estimator, flow, frame, previous)
-                           for (_, frame, previous), flow in zip(frames, flows, strict=True)]
         except (RuntimeError, FloatingPointError, ValueError) as exc:  # CUDA OOM is a RuntimeError
             for camera, _, _ in frames:
-                estimator.reset(camera.name)
-                camera.pairer.reset()
-                camera.health.error(f'inference failed, frame skipped: {exc}')
-            self._log.error(f'inference failed, frame skipped: {exc}', throttle_duration_sec=5.0)
+                self._fail(estimator, camera, exc)
             return
         inference_s = time.perf_counter() - start
         if any(flow is not None for flow in flows):
             self.model.first_inference_pending = False
-        for (camera, frame, previous), flow, confidence in zip(frames, flows, confidences, strict=True):
+        for (camera, frame, previous), flow in zip(frames, flows, strict=True):
             if camera.reset_requested:  # ~/reset during the forward pass: drop what it stored
                 camera.reset_requested = False
                 camera.pairer.reset()
                 estimator.reset(camera.name)
             if flow is None or previous is None or self._stop.is_set():
                 continue
+            try:  # per camera: one camera's bad output does not cost the others their flow
+                confidence = self._confidence(estimator, flow, frame, previous)
+            except (RuntimeError, FloatingPointError, ValueError) as exc:
+                self._fail(estimator, camera, exc)
+                continue
             camera.publish(frame, previous, flow, confidence, inference_s, estimator.model_name)
 
-    def _confidence(self, estimator: Any, flow: np.ndarray | None, frame: Frame,
-                    previous: Frame | None) -> np.ndarray | None:
-        if flow is None:
-            return None
+    def _fail(self, estimator: Any, camera: CameraPipeline, exc: Exception) -> None:
+        estimator.reset(camera.name)
+        camera.pairer.reset()
+        message = f'inference failed, frame skipped: {exc}'
+        camera.health.error(message)
+        self._log.error(f'{camera.prefix}{message}', throttle_duration_sec=5.0)
+
+    def _confidence(self, estimator: Any, flow: np.ndarray, frame: Frame,
+                    previous: Frame) -> np.ndarray | None:
         if not np.isfinite(flow).all():
             raise FloatingPointError('the model returned NaN or infinite flow')
-        if previous is None or not self._params['compute_confidence']:
+        if not self._params['compute_confidence']:
             return None
         return fb_confidence(flow, estimator(frame.image, previous.image))
