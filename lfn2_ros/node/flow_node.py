@@ -211,6 +211,11 @@ class FlowNode(LifecycleNode):
         """Name of the loaded model, or 'none' while inactive or disabled."""
         return self.worker.model_name if self.worker is not None else 'none'
 
+    @property
+    def frames_received(self) -> int:
+        """Input messages that reached the image callbacks of every camera since configure."""
+        return sum(camera.health.totals['received'] for camera in self.cameras.values())
+
     def device_name(self) -> str:
         """Device the model runs on, or 'none' while inactive or disabled."""
         return self.worker.device_name if self.worker is not None else 'none'
