@@ -26,7 +26,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 import cv2
@@ -192,6 +192,20 @@ def _as_bgr_uint8(image: np.ndarray, name: str) -> np.ndarray:
     return image
 
 
+def _slice_features(feats: FlowFeatures, index: int) -> FlowFeatures:
+    """Batch element ``index`` of ``feats`` (views, batch size 1)."""
+    return FlowFeatures(image=feats.image[index:index + 1],
+                        pyramid={key: value[index:index + 1] for key, value in feats.pyramid.items()})
+
+
+def _cat_features(parts: list[FlowFeatures]) -> FlowFeatures:
+    """Stack single-image features along the batch dimension (no copy for one part)."""
+    if len(parts) == 1:
+        return parts[0]
+    return FlowFeatures(image=torch.cat([p.image for p in parts]),
+                        pyramid={key: torch.cat([p.pyramid[key] for p in parts]) for key in parts[0].pyramid})
+
+
 class FlowEstimator:
     """LiteFlowNet2 optical flow between two images, pre/post-processed exactly as mmflow 0.5.2.
 
@@ -272,6 +286,7 @@ class FlowEstimator:
         if self.network_size is not None:
             self._check_supported(self.network_size)
         self._prev: tuple[tuple[int, int], FlowFeatures] | None = None
+        self._streams: dict[Hashable, tuple[tuple[int, int], FlowFeatures]] = {}  # push_batch state
         self._input = DeviceInput(self.device, self.dtype, self.memory_format)
 
     # ------------------------------------------------------------------ construction helpers
@@ -450,9 +465,66 @@ class FlowEstimator:
         self._prev = (image_hw, feat)
         return flow
 
-    def reset(self) -> None:
-        """Drop the stored frame; the next :meth:`push` starts a new stream and returns None."""
-        self._prev = None
+    def reset(self, stream: Hashable | None = None) -> None:
+        """Drop stored frames: every one when ``stream`` is None, else that :meth:`push_batch` stream's.
+
+        The next :meth:`push` (or :meth:`push_batch` for that stream) starts anew and returns None.
+        """
+        if stream is None:
+            self._prev = None
+            self._streams.clear()
+        else:
+            self._streams.pop(stream, None)
+
+    @torch.inference_mode()
+    def push_batch(
+        self, frames: Sequence[np.ndarray], streams: Sequence[Hashable]
+    ) -> list[np.ndarray | None]:
+        """:meth:`push` for several streams at once (cameras sharing one model), batched on the device.
+
+        Frames whose network input sizes agree run the encoder as one batch, and the pairs among them
+        run the decoder as one batch; each stream keeps its own previous features. Each flow equals
+        that stream's :meth:`push` result up to the float summation order of batched convolutions.
+
+        Args:
+            frames: one (H, W, 3) uint8 BGR image per stream (sizes may differ between streams).
+            streams: a distinct hashable key per frame (e.g. the camera name).
+
+        Returns:
+            Per frame, the (H, W, 2) float32 flow in px from that stream's previous frame, or None
+            for a stream's first frame (or one whose size changed).
+
+        Raises:
+            TypeError: a frame is not a numpy array.
+            ValueError: lengths differ, a key repeats, a frame has a wrong dtype/shape or a size the
+                variant cannot run at.
+
+        """
+        if len(frames) != len(streams) or len(set(streams)) != len(streams):
+            raise ValueError(
+                f'need one distinct stream key per frame, got {len(frames)} frames, keys {streams!r}')
+        images = [_as_bgr_uint8(frame, f'frames[{i}]') for i, frame in enumerate(frames)]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, image in enumerate(images):
+            groups.setdefault(self.network_input_size(*image.shape[:2]), []).append(i)
+        results: list[np.ndarray | None] = [None] * len(images)
+        for net_hw, members in groups.items():
+            self._check_supported(net_hw)
+            batch = torch.cat([self._prepare(images[i], net_hw) for i in members])
+            feats = self.model.extract_features(batch)
+            own = [_slice_features(feats, j) for j in range(len(members))]
+            paired = [j for j, i in enumerate(members)
+                      if self._streams.get(streams[i], ((-1, -1),))[0] == images[i].shape[:2]]
+            if paired:
+                before = _cat_features([self._streams[streams[members[j]]][1] for j in paired])
+                after = _cat_features([own[j] for j in paired])
+                flow_px = self._end_flow_px(self.model.decode(before, after), net_hw)
+                for k, j in enumerate(paired):
+                    image_hw = images[members[j]].shape[:2]
+                    results[members[j]] = self._to_image_flow(flow_px[k:k + 1], image_hw)
+            for j, i in enumerate(members):
+                self._streams[streams[i]] = (images[i].shape[:2], own[j])
+        return results
 
     @property
     def has_previous(self) -> bool:
