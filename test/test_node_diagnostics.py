@@ -101,17 +101,24 @@ def test_zero_stamps_warned_once(health):
     assert health.totals['zero_stamps'] == 3
 
 
-def test_extension_status_interface(monkeypatch):
-    import lfn2_ros.ops as ops
+def test_a_compiling_extension_is_the_reason_of_a_warn(monkeypatch):
+    """While the loader compiles (lfn2_ros.ops.build_status), the WARN names it."""
+    import time
 
-    assert diagnostics.extension_status() in (None, *[str(s) for s in [getattr(ops, 'build_status', str)()]])
-    monkeypatch.setattr(ops, 'build_status', lambda: 'compiling', raising=False)
-    assert diagnostics.extension_status() == 'compiling'
+    from lfn2_ros.ops import _build
+
+    assert diagnostics.extension_status() is None or _build.build_status().state in ('compiling', 'waiting')
+    compiling = _build.BuildStatus('compiling', 'compiling the correlation extension into /tmp/x',
+                                   time.monotonic() - 42)
+    monkeypatch.setattr(_build, 'build_status', lambda: compiling)
+    assert diagnostics.extension_status() == 'compiling the correlation extension into /tmp/x (for 42 s)'
     health = CameraHealth(clock=Clock())
-    health._clock.t += 0  # noqa: SLF001
     for _ in range(4):
         health.received(1)
         health._clock.t += 1.0  # noqa: SLF001
         state = ModelState('ready', active=True, first_inference_pending=True, busy=True)
-        message = health.status(state, 0)[1]
-    assert 'correlation extension compiling' in message
+        level, message, _ = health.status(state, 0)
+    assert level == DiagnosticStatus.WARN
+    assert 'compiling the correlation extension into /tmp/x' in message
+    monkeypatch.setattr(_build, 'build_status', lambda: _build.BuildStatus('loaded', 'prebuilt', 0.0))
+    assert diagnostics.extension_status() is None

@@ -29,20 +29,22 @@ STALL_S = 3.0
 
 
 def extension_status() -> str | None:
-    """What the correlation extension is doing, if the ops package says (e.g. 'compiling').
+    """What the correlation extension's loader is doing, when that explains a missing flow.
 
-    ``lfn2_ros.ops.build_status()`` is optional: without it the node says "first inference pending"
-    while the first inference of a model runs (that is when the extension is built).
+    Returns:
+        e.g. "compiling the correlation extension into ... (for 42 s)" while a JIT build runs or waits for
+        another process's build (``lfn2_ros.ops.build_status``), else None.
+
     """
     try:
-        from lfn2_ros.ops import build_status  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    try:
+        from lfn2_ros.ops._build import build_status  # imports torch: only once a model is loading
+
         status = build_status()
     except Exception:  # noqa: BLE001 - a diagnostics probe must never break the node
         return None
-    return str(status) if status else None
+    if status.state not in ('compiling', 'waiting'):
+        return None
+    return f'{status.message} (for {time.monotonic() - status.since:.0f} s)'
 
 
 @dataclass
@@ -193,8 +195,7 @@ def _level(model: ModelState, window: dict, totals: dict, last: dict, since_flow
     no_flow = f'frames arrive but no flow for {since_flow:.0f} s'
     if model.first_inference_pending and model.busy:
         ext = extension_status()
-        what = f'correlation extension {ext}' if ext else \
-            'first inference pending (the extension may be compiling)'
+        what = ext or 'first inference pending'
         return DiagnosticStatus.WARN, f'{no_flow}: {what}'
     if window['zero_stamps']:
         return DiagnosticStatus.WARN, \

@@ -32,6 +32,7 @@ from lfn2_ros.node.parameters import (
     validate_parameters,
     validate_values,
 )
+from lfn2_ros.node.python_logs import forward_library_logs
 from lfn2_ros.node.qos import DIAGNOSTICS_QOS, input_qos
 from lfn2_ros.node.runner import spin_node
 from lfn2_ros.node.worker import InferenceWorker, ModelLoadError
@@ -90,6 +91,7 @@ class FlowNode(LifecycleNode):
 
     def __init__(self, *, estimator_factory: EstimatorFactory = build_estimator, **kwargs: Any) -> None:
         super().__init__('flow_node', **kwargs)
+        forward_library_logs(self.get_logger())  # e.g. the extension loader's "compiling" warning
         self._factory = estimator_factory
         try:
             self._params = declare_parameters(self)
