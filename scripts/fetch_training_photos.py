@@ -45,7 +45,7 @@ MAX_SIDE = 1024
 
 
 def parse_dep5(text: str) -> list[dict[str, str]]:
-    """Stanzas of a DEP-5 copyright file: dicts with 'files' (space-separated globs), 'license', 'copyright'."""
+    """Stanzas of a DEP-5 copyright file: dicts with 'files' (globs), 'license', 'copyright'."""
     stanzas, cur, key = [], {}, None
     for line in text.splitlines() + ['']:
         if not line.strip():
@@ -83,8 +83,10 @@ def licence_of(stanzas: list[dict[str, str]], relpath: str) -> tuple[str, str]:
 
 
 def version_of(deb: Path) -> str:
-    return subprocess.run(['dpkg-deb', '-f', str(deb), 'Version'], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    """The Version field of a .deb."""
+    return subprocess.run(
+        ['dpkg-deb', '-f', str(deb), 'Version'], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,11 +129,19 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 cv2.imwrite(str(images / name), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
                 licence, holder = licence_of(stanzas, rel)
-                manifest.append({'file': name, 'package': package, 'version': version_of(deb),
-                                 'source_path': '/' + rel, 'license': licence, 'copyright': holder})
+                manifest.append(
+                    {
+                        'file': name,
+                        'package': package,
+                        'version': version_of(deb),
+                        'source_path': '/' + rel,
+                        'license': licence,
+                        'copyright': holder,
+                    }
+                )
     (images / 'manifest.json').write_text(json.dumps(manifest, indent=1))
     print(f'{len(manifest)} photos in {images}')
-    for lic in sorted({m["license"] for m in manifest}):
+    for lic in sorted({m['license'] for m in manifest}):
         print(f'  {lic}: {sum(m["license"] == lic for m in manifest)}')
     if args.copy_to is not None:
         args.copy_to.mkdir(parents=True, exist_ok=True)

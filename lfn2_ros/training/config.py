@@ -12,7 +12,15 @@ from typing import Optional
 from lfn2_ros.model import get_variant
 from lfn2_ros.training.motion import PairConfig
 
-__all__ = ['CONFIG_LR', 'FULL_SCHEDULE', 'LR_MILESTONES', 'StageConfig', 'TrainConfig', 'lr_at', 'stage_names']
+__all__ = [
+    'CONFIG_LR',
+    'FULL_SCHEDULE',
+    'LR_MILESTONES',
+    'StageConfig',
+    'TrainConfig',
+    'lr_at',
+    'stage_names',
+]
 
 FULL_SCHEDULE = ('pre_M6S6', 'pre_M6S6R6', 'pre_M5S5R5', 'pre_M4S4R4', 'pre_M3S3R3')
 """Stage order of the paper / mmflow model zoo: each stage adds one finer level."""

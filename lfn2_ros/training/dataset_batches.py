@@ -30,8 +30,18 @@ class DatasetStream:
 
     """
 
-    def __init__(self, root: Path, splits: Optional[Sequence[str]], crop: tuple[int, int], seed: int, *,
-                 device: Union[str, torch.device] = 'cpu', rank: int = 0, world: int = 1, position: int = 0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        splits: Optional[Sequence[str]],
+        crop: tuple[int, int],
+        seed: int,
+        *,
+        device: Union[str, torch.device] = 'cpu',
+        rank: int = 0,
+        world: int = 1,
+        position: int = 0,
+    ) -> None:
         from lfn2_ros import datasets
 
         self._datasets = datasets

@@ -55,8 +55,12 @@ def compare_fp16(model: torch.nn.Module, probes: list[tuple[torch.Tensor, torch.
         d = torch.linalg.vector_norm(predict_flow(model, img1, img2) - predict_flow(half, img1, img2), dim=1)
         diffs.append(float(d.mean()))
         peak = max(peak, float(d.max()))
-    return {'mean_diff_px': sum(diffs) / max(len(diffs), 1), 'max_diff_px': peak, 'flushed': flushed,
-            'flushed_fraction': flushed / max(total, 1)}
+    return {
+        'mean_diff_px': sum(diffs) / max(len(diffs), 1),
+        'max_diff_px': peak,
+        'flushed': flushed,
+        'flushed_fraction': flushed / max(total, 1),
+    }
 
 
 def load_checkpoint_like(model: torch.nn.Module) -> torch.nn.Module:
@@ -68,9 +72,16 @@ def load_checkpoint_like(model: torch.nn.Module) -> torch.nn.Module:
     return twin
 
 
-def export_weights(checkpoint: Union[str, Path], dest: Union[str, Path], *, dtype: str = 'auto',
-                   name: str = DEFAULT_NAME, probes: Optional[list[tuple[torch.Tensor, torch.Tensor]]] = None,
-                   tolerance_px: float = 0.01, meta: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+def export_weights(
+    checkpoint: Union[str, Path],
+    dest: Union[str, Path],
+    *,
+    dtype: str = 'auto',
+    name: str = DEFAULT_NAME,
+    probes: Optional[list[tuple[torch.Tensor, torch.Tensor]]] = None,
+    tolerance_px: float = 0.01,
+    meta: Optional[dict[str, Any]] = None,
+) -> dict[str, Any]:
     """Write a checkpoint's weights for shipping, named as ours, with the architecture stated separately.
 
     Args:
@@ -98,8 +109,15 @@ def export_weights(checkpoint: Union[str, Path], dest: Union[str, Path], *, dtyp
     fp16_ok = report['flushed'] == 0 and report['mean_diff_px'] < tolerance_px
     chosen = dtype if dtype != 'auto' else ('float16' if fp16_ok else 'float32')
     health = check_state_dict(model.state_dict())
-    info = {'name': name, 'architecture': ARCHITECTURE, 'variant': model.variant.alias, 'dtype': chosen,
-            'fp16_check': {k: float(v) for k, v in report.items()}, 'health': health.summary(), **(meta or {})}
+    info = {
+        'name': name,
+        'architecture': ARCHITECTURE,
+        'variant': model.variant.alias,
+        'dtype': chosen,
+        'fp16_check': {k: float(v) for k, v in report.items()},
+        'health': health.summary(),
+        **(meta or {}),
+    }
     dest = Path(dest)
     save_checkpoint(model, dest, meta=info, dtype=torch.float16 if chosen == 'float16' else None)
     return {**report, 'dtype': chosen, 'size_bytes': dest.stat().st_size, 'health': health.summary()}

@@ -56,15 +56,24 @@ class HealthReport:
         """One line for logs."""
         spread = '' if self.cost_spread is None else f', level-6 cost spread {self.cost_spread:.3g}'
         names = (self.dead + self.collapsed)[:4]
-        more = f' ({", ".join(names)}{"..." if len(self.dead) + len(self.collapsed) > 4 else ""})' if names else ''
-        return (f'{"healthy" if self.healthy else "UNHEALTHY"}: {len(self.dead)} dead, {len(self.collapsed)} '
-                f'collapsed conv layers{more}, {100 * self.zero_fraction:.1f}% zero parameters{spread}')
+        more = (
+            f' ({", ".join(names)}{"..." if len(self.dead) + len(self.collapsed) > 4 else ""})'
+            if names
+            else ''
+        )
+        return (
+            f'{"healthy" if self.healthy else "UNHEALTHY"}: {len(self.dead)} dead, {len(self.collapsed)} '
+            f'collapsed conv layers{more}, {100 * self.zero_fraction:.1f}% zero parameters{spread}'
+        )
 
 
 def _is_conv_weight(key: str, value: torch.Tensor) -> bool:
     # fixed upsampling kernels are buffers, constant by design
-    return value.dim() == 4 and key.endswith('.weight') and not key.endswith(('upflow_layer.weight',
-                                                                              'corr_up.weight'))
+    return (
+        value.dim() == 4
+        and key.endswith('.weight')
+        and not key.endswith(('upflow_layer.weight', 'corr_up.weight'))
+    )
 
 
 def check_state_dict(state: Mapping[str, torch.Tensor]) -> HealthReport:
@@ -96,7 +105,9 @@ def check_state_dict(state: Mapping[str, torch.Tensor]) -> HealthReport:
 
 
 @torch.no_grad()
-def cost_volume_spread(model: torch.nn.Module, image: torch.Tensor, shift: tuple[int, int] = (40, -25)) -> float:
+def cost_volume_spread(
+    model: torch.nn.Module, image: torch.Tensor, shift: tuple[int, int] = (40, -25)
+) -> float:
     """Relative spread of the level-6 correlation between a photo and its shifted copy.
 
     A dead level-6 encoder gives constant features, hence a cost volume that is the same at every

@@ -12,12 +12,29 @@ import numpy as np
 
 __all__ = ['CSV_FIELDS', 'append_row', 'plot_log']
 
-CSV_FIELDS = ('stage', 'iteration', 'global_step', 'lr', 'loss', 'train_epe', 'val_epe', 'health', 'elapsed_s',
-              'data_index', 'steps_per_s', 'grad_L6', 'grad_L5', 'grad_L4', 'grad_L3', 'grad_L2', 'grad_L1')
+CSV_FIELDS = (
+    'stage',
+    'iteration',
+    'global_step',
+    'lr',
+    'loss',
+    'train_epe',
+    'val_epe',
+    'health',
+    'elapsed_s',
+    'data_index',
+    'steps_per_s',
+    'grad_L6',
+    'grad_L5',
+    'grad_L4',
+    'grad_L3',
+    'grad_L2',
+    'grad_L1',
+)
 
 
 def append_row(path: Path, row: dict[str, Any]) -> None:
-    """Append ``row`` (keys of :data:`CSV_FIELDS`, missing ones empty) to the CSV, writing the header first."""
+    """Append ``row`` (keys of :data:`CSV_FIELDS`, missing ones empty) to the CSV, header first."""
     new = not path.exists()
     with path.open('a', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction='ignore')

@@ -93,8 +93,9 @@ def translation_matrix(tx: torch.Tensor, ty: torch.Tensor) -> torch.Tensor:
     return m
 
 
-def _heavy_tailed_translation(gen: torch.Generator, shape: tuple[int, ...], cfg: PairConfig,
-                              device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _heavy_tailed_translation(
+    gen: torch.Generator, shape: tuple[int, ...], cfg: PairConfig, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Translation with a heavy-tailed magnitude and a uniform direction.
 
     The body is log-normal (median ``typical_translation_px``, sigma 1), a ``tail_share`` is
@@ -109,8 +110,15 @@ def _heavy_tailed_translation(gen: torch.Generator, shape: tuple[int, ...], cfg:
     return magnitude * torch.cos(direction), magnitude * torch.sin(direction)
 
 
-def sample_affine(gen: torch.Generator, center: torch.Tensor, *, cfg: PairConfig,
-                  rotation_deg: float, log_scale: float, shear: float) -> torch.Tensor:
+def sample_affine(
+    gen: torch.Generator,
+    center: torch.Tensor,
+    *,
+    cfg: PairConfig,
+    rotation_deg: float,
+    log_scale: float,
+    shear: float,
+) -> torch.Tensor:
     """Random affine motions about ``center``: rotation, zoom and shear about it, then a translation.
 
     Args:
@@ -176,7 +184,9 @@ def silhouette(gen: torch.Generator, batch: int, objects: int, device: torch.dev
         edge = radius * (1.0 + sum(a * torch.cos((j + 1) * t + p) for j, (a, p) in enumerate(harm)))
         blob = r < edge.clamp(max=0.99)
         rect = (u.abs() < ax) & (v.abs() < ay)
-        out = torch.where(kind == 0, ellipse, torch.where(kind == 1, polygon, torch.where(kind == 2, blob, rect)))
+        out = torch.where(
+            kind == 0, ellipse, torch.where(kind == 1, polygon, torch.where(kind == 2, blob, rect))
+        )
         return out & (u.abs() < 1.0) & (v.abs() < 1.0)
 
     return inside

@@ -31,8 +31,15 @@ import torch.nn.functional as F
 from lfn2_ros.training.motion import PairConfig, sample_affine, silhouette, translation_matrix
 from lfn2_ros.training.textures import bank_volume, photo_textures, procedural_textures
 
-__all__ = ['HELDOUT_SEED', 'PairBatch', 'PairStream', 'heldout_batches', 'make_generator', 'photometric',
-           'render_pairs']
+__all__ = [
+    'HELDOUT_SEED',
+    'PairBatch',
+    'PairStream',
+    'heldout_batches',
+    'make_generator',
+    'photometric',
+    'render_pairs',
+]
 
 HELDOUT_SEED = 1_000_003
 """Seed of the fixed validation stream (training uses seeds below 10^6)."""
@@ -59,9 +66,16 @@ class PairBatch:
 
     def numpy_pair(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Pair ``i`` as (H, W, 3) uint8 BGR twice, (H, W, 2) float32 flow and (H, W) bool noc."""
+
         def u8(x: torch.Tensor) -> np.ndarray:
             return (x[i].permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
-        return u8(self.img1), u8(self.img2), self.flow[i].permute(1, 2, 0).cpu().numpy(), self.noc[i].cpu().numpy()
+
+        return (
+            u8(self.img1),
+            u8(self.img2),
+            self.flow[i].permute(1, 2, 0).cpu().numpy(),
+            self.noc[i].cpu().numpy(),
+        )
 
 
 def make_generator(seed: int, key: int, device: Union[str, torch.device] = 'cpu') -> torch.Generator:
@@ -82,8 +96,15 @@ def _blur3(x: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.pad(x, (0, 0, 1, 1), mode='replicate'), k.view(1, 1, 3, 1).expand(c, 1, 3, 1), groups=c)
 
 
-def _textures(gen: torch.Generator, n: int, h: int, w: int, bank: Optional[torch.Tensor], photo_share: float,
-              device: torch.device) -> torch.Tensor:
+def _textures(
+    gen: torch.Generator,
+    n: int,
+    h: int,
+    w: int,
+    bank: Optional[torch.Tensor],
+    photo_share: float,
+    device: torch.device,
+) -> torch.Tensor:
     """``n`` textures, a ``photo_share`` of them photo crops (when there is a bank), lightly blurred."""
     use = torch.rand(n, generator=gen, device=device) < (photo_share if bank is not None else 0.0)
     photo, proc = torch.nonzero(use).flatten(), torch.nonzero(~use).flatten()
@@ -105,24 +126,38 @@ def _sample(tex: torch.Tensor, coords: torch.Tensor, h: int, w: int, padding: st
     """Sample (N, 3, Hc, Wc) textures at (N, h*w, 2) canvas px -> (N, 3, h, w)."""
     hc, wc = tex.shape[-2:]
     norm = torch.stack(((2 * coords[..., 0] + 1) / wc - 1, (2 * coords[..., 1] + 1) / hc - 1), dim=-1)
-    return F.grid_sample(tex, norm.view(-1, h, w, 2), mode='bilinear', padding_mode=padding, align_corners=False)
+    return F.grid_sample(
+        tex, norm.view(-1, h, w, 2), mode='bilinear', padding_mode=padding, align_corners=False
+    )
 
 
-def _motions(gen: torch.Generator, cfg: PairConfig, b: int, k: int, h: int, w: int,
-             device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Camera motion (b, 3, 3), per-layer motions A (b, 1 + k, 3, 3; layer 0 = camera), object centres (b, k, 2)."""
+def _motions(
+    gen: torch.Generator, cfg: PairConfig, b: int, k: int, h: int, w: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Camera motion (b, 3, 3), layer motions A (b, 1 + k, 3, 3; 0 = camera), object centres (b, k, 2)."""
     center = torch.tensor([(w - 1) / 2, (h - 1) / 2], device=device)
     offset = (torch.rand(b, 2, generator=gen, device=device) - 0.5) * torch.tensor([w, h], device=device)
-    cam = sample_affine(gen, center + offset, cfg=cfg,
-                        rotation_deg=cfg.bg_rotation_deg, log_scale=cfg.bg_log_scale, shear=cfg.bg_shear)
+    cam = sample_affine(
+        gen,
+        center + offset,
+        cfg=cfg,
+        rotation_deg=cfg.bg_rotation_deg,
+        log_scale=cfg.bg_log_scale,
+        shear=cfg.bg_shear,
+    )
     persp = torch.eye(3, device=device).repeat(b, 1, 1)
-    persp[:, 2, :2] = torch.randn(b, 2, generator=gen, device=device) * cfg.bg_perspective * 4 / torch.tensor(
-        [w * w, h * h], device=device, dtype=torch.float32)
+    persp[:, 2, :2] = (
+        torch.randn(b, 2, generator=gen, device=device)
+        * cfg.bg_perspective
+        * 4
+        / torch.tensor([w * w, h * h], device=device, dtype=torch.float32)
+    )
     about = translation_matrix(center[0].expand(b), center[1].expand(b))
     cam = about @ persp @ torch.linalg.inv(about) @ cam
     pos = torch.rand(b, k, 2, generator=gen, device=device) * torch.tensor([w, h], device=device)
-    own = sample_affine(gen, pos, cfg=cfg,
-                        rotation_deg=cfg.obj_rotation_deg, log_scale=cfg.obj_log_scale, shear=cfg.obj_shear)
+    own = sample_affine(
+        gen, pos, cfg=cfg, rotation_deg=cfg.obj_rotation_deg, log_scale=cfg.obj_log_scale, shear=cfg.obj_shear
+    )
     full = cam[:, None] @ own
     # bound each object's total displacement at its centre by the tail of the distribution
     ones = torch.ones(b, k, 1, device=device)
@@ -137,20 +172,35 @@ def _motions(gen: torch.Generator, cfg: PairConfig, b: int, k: int, h: int, w: i
 def _still(gen: torch.Generator, cfg: PairConfig, motions: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """Shrink the motions of the static and near-static share towards the identity."""
     b, device = motions.shape[0], motions.device
-    corners = torch.tensor([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], device=device,
-                           dtype=torch.float32)
+    corners = torch.tensor(
+        [[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], device=device, dtype=torch.float32
+    )
     largest = (_project(motions, corners) - corners[:, :2]).norm(dim=-1).flatten(1).amax(1)
     u = torch.rand(b, generator=gen, device=device)
     target = torch.rand(b, generator=gen, device=device) * cfg.near_static_px
-    scale = torch.where(u < cfg.static_share, torch.zeros_like(u),
-                        torch.where(u < cfg.static_share + cfg.near_static_share,
-                                    (target / largest.clamp(min=1e-6)).clamp(max=1.0), torch.ones_like(u)))
+    scale = torch.where(
+        u < cfg.static_share,
+        torch.zeros_like(u),
+        torch.where(
+            u < cfg.static_share + cfg.near_static_share,
+            (target / largest.clamp(min=1e-6)).clamp(max=1.0),
+            torch.ones_like(u),
+        ),
+    )
     eye = torch.eye(3, device=device)
     return eye + scale.view(b, 1, 1, 1) * (motions - eye)
 
 
-def render_pairs(seed: int, key: int, batch: int, height: int, width: int, config: Optional[PairConfig] = None,
-                 bank: Optional[torch.Tensor] = None, device: Union[str, torch.device] = 'cpu') -> PairBatch:
+def render_pairs(
+    seed: int,
+    key: int,
+    batch: int,
+    height: int,
+    width: int,
+    config: Optional[PairConfig] = None,
+    bank: Optional[torch.Tensor] = None,
+    device: Union[str, torch.device] = 'cpu',
+) -> PairBatch:
     """Render batch ``key`` of the stream ``seed`` (deterministic per device type).
 
     Args:
@@ -187,7 +237,9 @@ def render_pairs(seed: int, key: int, batch: int, height: int, width: int, confi
     _, motions, pos = _motions(gen, cfg, b, k, h, w, device)  # motions: (b, 1 + k, 3, 3), layer 0 = camera
     motions = _still(gen, cfg, motions, h, w)
     angle = torch.rand(b, k, generator=gen, device=device) * (2 * math.pi)
-    scale = torch.exp(torch.rand(b, k, generator=gen, device=device) * math.log(cfg.obj_size[1] / cfg.obj_size[0]))
+    scale = torch.exp(
+        torch.rand(b, k, generator=gen, device=device) * math.log(cfg.obj_size[1] / cfg.obj_size[0])
+    )
     scale = scale * cfg.obj_size[0] * min(h, w) / size  # object side in frame px / canvas px
     rot = torch.zeros(b, k, 3, 3, device=device)
     rot[..., 0, 0], rot[..., 0, 1] = torch.cos(angle) * scale, -torch.sin(angle) * scale
@@ -195,12 +247,16 @@ def render_pairs(seed: int, key: int, batch: int, height: int, width: int, confi
     rot[..., 2, 2] = 1.0
     half = torch.full((b, k), -(size - 1) / 2, device=device)
     place_obj = translation_matrix(pos[..., 0], pos[..., 1]) @ rot @ translation_matrix(half, half)
-    place_bg = translation_matrix(torch.full((b, 1), -float(margin), device=device),
-                                  torch.full((b, 1), -float(margin), device=device))
+    place_bg = translation_matrix(
+        torch.full((b, 1), -float(margin), device=device), torch.full((b, 1), -float(margin), device=device)
+    )
     place = torch.cat((place_bg, place_obj), 1)  # M_1 per layer, (b, 1 + k, 3, 3)
 
-    ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=torch.float32),
-                            torch.arange(w, device=device, dtype=torch.float32), indexing='ij')
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=device, dtype=torch.float32),
+        torch.arange(w, device=device, dtype=torch.float32),
+        indexing='ij',
+    )
     grid = torch.stack((xs.flatten(), ys.flatten(), torch.ones_like(xs.flatten())), -1)  # (h*w, 3)
     frames, ids = [], []
     for t in range(2):
@@ -229,8 +285,9 @@ def render_pairs(seed: int, key: int, batch: int, height: int, width: int, confi
     return PairBatch(img1, img2, flow, noc)
 
 
-def photometric(gen: torch.Generator, img1: torch.Tensor, img2: torch.Tensor,
-                cfg: PairConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def photometric(
+    gen: torch.Generator, img1: torch.Tensor, img2: torch.Tensor, cfg: PairConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Shared contrast/brightness/gain/gamma/blur with small per-frame jitter, per-frame sensor noise, 8 bits.
 
     Args:
@@ -285,27 +342,50 @@ class PairStream:
 
     """
 
-    def __init__(self, height: int, width: int, *, seed: int = 0, config: Optional[PairConfig] = None,
-                 bank: Optional[torch.Tensor] = None, device: Union[str, torch.device] = 'cpu', rank: int = 0,
-                 world: int = 1, position: int = 0) -> None:
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        *,
+        seed: int = 0,
+        config: Optional[PairConfig] = None,
+        bank: Optional[torch.Tensor] = None,
+        device: Union[str, torch.device] = 'cpu',
+        rank: int = 0,
+        world: int = 1,
+        position: int = 0,
+    ) -> None:
         self.height, self.width, self.seed = int(height), int(width), int(seed)
         self.config = config or PairConfig()
         self.device = torch.device(device)
-        self.bank = None if bank is None else (bank_volume(bank, self.device) if bank.dtype == torch.uint8
-                                               else bank.to(self.device))
+        self.bank = (
+            None
+            if bank is None
+            else (bank_volume(bank, self.device) if bank.dtype == torch.uint8 else bank.to(self.device))
+        )
         self.rank, self.world, self.position = int(rank), int(world), int(position)
 
     def next_batch(self, size: int) -> PairBatch:
         """The next ``size`` pairs of this rank."""
         key = self.position * self.world + self.rank
         self.position += 1
-        return render_pairs(self.seed, key, size, self.height, self.width, self.config, self.bank, self.device)
+        return render_pairs(
+            self.seed, key, size, self.height, self.width, self.config, self.bank, self.device
+        )
 
 
-def heldout_batches(count: int, height: int = 384, width: int = 512, config: Optional[PairConfig] = None,
-                    bank: Optional[torch.Tensor] = None, chunk: int = 4) -> list[PairBatch]:
+def heldout_batches(
+    count: int,
+    height: int = 384,
+    width: int = 512,
+    config: Optional[PairConfig] = None,
+    bank: Optional[torch.Tensor] = None,
+    chunk: int = 4,
+) -> list[PairBatch]:
     """The fixed validation pairs, rendered on the CPU from :data:`HELDOUT_SEED` in chunks of ``chunk``."""
     out = []
     for key, start in enumerate(range(0, count, chunk)):
-        out.append(render_pairs(HELDOUT_SEED, key, min(chunk, count - start), height, width, config, bank, 'cpu'))
+        out.append(
+            render_pairs(HELDOUT_SEED, key, min(chunk, count - start), height, width, config, bank, 'cpu')
+        )
     return out

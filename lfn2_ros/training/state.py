@@ -24,13 +24,18 @@ __all__ = ['capture_rng', 'load_training_state', 'restore_rng', 'save_training_s
 
 
 def capture_rng() -> dict[str, Any]:
-    """torch (CPU and CUDA), numpy and Python RNG states as weights_only-loadable data."""
+    """Torch (CPU and CUDA), numpy and Python RNG states as weights_only-loadable data."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     py = random.getstate()
     state: dict[str, Any] = {
         'torch': torch.get_rng_state(),
-        'numpy': {'kind': kind, 'keys': torch.from_numpy(np.asarray(keys, np.int64)), 'pos': int(pos),
-                  'has_gauss': int(has_gauss), 'gauss': float(gauss)},
+        'numpy': {
+            'kind': kind,
+            'keys': torch.from_numpy(np.asarray(keys, np.int64)),
+            'pos': int(pos),
+            'has_gauss': int(has_gauss),
+            'gauss': float(gauss),
+        },
         'python': [py[0], list(py[1]), py[2]],
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -42,16 +47,26 @@ def restore_rng(state: dict[str, Any]) -> None:
     """Inverse of :func:`capture_rng`."""
     torch.set_rng_state(state['torch'])
     n = state['numpy']
-    np.random.set_state((n['kind'], n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
+    np.random.set_state(
+        (n['kind'], n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss'])
+    )
     py = state['python']
     random.setstate((py[0], tuple(py[1]), py[2]))
     if 'cuda' in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state['cuda'])
 
 
-def save_training_state(path: Path, model: LiteFlowNet2, optimizer: torch.optim.Optimizer, *, iteration: int,
-                        data_position: int, elapsed_s: float, meta: dict[str, Any],
-                        scaler: Optional[torch.amp.GradScaler] = None) -> None:
+def save_training_state(
+    path: Path,
+    model: LiteFlowNet2,
+    optimizer: torch.optim.Optimizer,
+    *,
+    iteration: int,
+    data_position: int,
+    elapsed_s: float,
+    meta: dict[str, Any],
+    scaler: Optional[torch.amp.GradScaler] = None,
+) -> None:
     """Write the resumable state of a stage (atomically, through ``save_checkpoint``).
 
     Args:
@@ -68,12 +83,21 @@ def save_training_state(path: Path, model: LiteFlowNet2, optimizer: torch.optim.
     extra: dict[str, Any] = {'optimizer': optimizer.state_dict(), 'rng': capture_rng()}
     if scaler is not None:
         extra['scaler'] = scaler.state_dict()
-    info = {**meta, 'iteration': int(iteration), 'data_index': int(data_position), 'elapsed_s': float(elapsed_s)}
+    info = {
+        **meta,
+        'iteration': int(iteration),
+        'data_index': int(data_position),
+        'elapsed_s': float(elapsed_s),
+    }
     save_checkpoint(model, path, meta=info, extra=extra)
 
 
-def load_training_state(path: Path, model: LiteFlowNet2, optimizer: torch.optim.Optimizer,
-                        scaler: Optional[torch.amp.GradScaler] = None) -> dict[str, Any]:
+def load_training_state(
+    path: Path,
+    model: LiteFlowNet2,
+    optimizer: torch.optim.Optimizer,
+    scaler: Optional[torch.amp.GradScaler] = None,
+) -> dict[str, Any]:
     """Load what :func:`save_training_state` wrote into ``model``/``optimizer``/``scaler`` and the RNGs.
 
     Returns:

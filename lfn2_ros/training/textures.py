@@ -43,8 +43,22 @@ BANK_SIZE = (384, 576)
 """(height, width) of every bank photo, px: photos are scaled to cover it and centre-cropped."""
 
 SKIMAGE_PHOTOS = (
-    'astronaut', 'chelsea', 'stereo_motorcycle', 'immunohistochemistry', 'hubble_deep_field', 'retina',
-    'coins', 'camera', 'brick', 'grass', 'gravel', 'moon', 'clock', 'cell', 'text', 'page',
+    'astronaut',
+    'chelsea',
+    'stereo_motorcycle',
+    'immunohistochemistry',
+    'hubble_deep_field',
+    'retina',
+    'coins',
+    'camera',
+    'brick',
+    'grass',
+    'gravel',
+    'moon',
+    'clock',
+    'cell',
+    'text',
+    'page',
 )
 """scikit-image photos used as training textures (``coffee`` and ``rocket`` are kept for evaluation)."""
 
@@ -71,7 +85,7 @@ def _cover_crop(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     image = cv2.resize(image, new, interpolation=interp)
     y0, x0 = (image.shape[0] - h) // 2, (image.shape[1] - w) // 2
-    return image[y0:y0 + h, x0:x0 + w]
+    return image[y0 : y0 + h, x0 : x0 + w]
 
 
 def _skimage_photo(name: str) -> Optional[np.ndarray]:
@@ -90,8 +104,13 @@ def _skimage_photo(name: str) -> Optional[np.ndarray]:
     return np.ascontiguousarray(image[:, :, 2::-1] if image.shape[2] >= 3 else image).astype(np.uint8)
 
 
-def load_photo_bank(directory: Optional[os.PathLike] = None, *, skimage_names: Sequence[str] = SKIMAGE_PHOTOS,
-                    size: tuple[int, int] = BANK_SIZE, limit: Optional[int] = None) -> Optional[torch.Tensor]:
+def load_photo_bank(
+    directory: Optional[os.PathLike] = None,
+    *,
+    skimage_names: Sequence[str] = SKIMAGE_PHOTOS,
+    size: tuple[int, int] = BANK_SIZE,
+    limit: Optional[int] = None,
+) -> Optional[torch.Tensor]:
     """Read the photo bank.
 
     Args:
@@ -124,12 +143,15 @@ def load_photo_bank(directory: Optional[os.PathLike] = None, *, skimage_names: S
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
 
 
-def _uniform(gen: torch.Generator, shape: Sequence[int], lo: float, hi: float, device: torch.device) -> torch.Tensor:
+def _uniform(
+    gen: torch.Generator, shape: Sequence[int], lo: float, hi: float, device: torch.device
+) -> torch.Tensor:
     return torch.rand(tuple(shape), generator=gen, device=device) * (hi - lo) + lo
 
 
-def value_noise(gen: torch.Generator, batch: int, height: int, width: int, device: torch.device,
-                octaves: int = 6) -> torch.Tensor:
+def value_noise(
+    gen: torch.Generator, batch: int, height: int, width: int, device: torch.device, octaves: int = 6
+) -> torch.Tensor:
     """Multi-octave value noise with a random spectrum per sample.
 
     Returns:
@@ -163,8 +185,16 @@ def _colorize(gen: torch.Generator, field: torch.Tensor) -> torch.Tensor:
 
 
 def _coords(batch: int, height: int, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    y = torch.arange(height, device=device, dtype=torch.float32).view(1, 1, height, 1).expand(batch, 1, height, width)
-    x = torch.arange(width, device=device, dtype=torch.float32).view(1, 1, 1, width).expand(batch, 1, height, width)
+    y = (
+        torch.arange(height, device=device, dtype=torch.float32)
+        .view(1, 1, height, 1)
+        .expand(batch, 1, height, width)
+    )
+    x = (
+        torch.arange(width, device=device, dtype=torch.float32)
+        .view(1, 1, 1, width)
+        .expand(batch, 1, height, width)
+    )
     return x, y
 
 
@@ -200,8 +230,9 @@ def _shapes(gen: torch.Generator, base: torch.Tensor, count: int = 16) -> torch.
     return out
 
 
-def procedural_textures(gen: torch.Generator, batch: int, height: int, width: int,
-                        device: torch.device) -> torch.Tensor:
+def procedural_textures(
+    gen: torch.Generator, batch: int, height: int, width: int, device: torch.device
+) -> torch.Tensor:
     """Random procedural textures: coloured noise, stripes, gradients or painted shapes (one kind per sample).
 
     Each kind is computed only for the samples that drew it (boolean indexing, no per-sample loop).
@@ -218,10 +249,14 @@ def procedural_textures(gen: torch.Generator, batch: int, height: int, width: in
         if n == 0:
             continue
         base = 0.7 * _colorize(gen, value_noise(gen, n, height, width, device)) + 0.3 * _colorize(
-            gen, value_noise(gen, n, height, width, device, octaves=4))
+            gen, value_noise(gen, n, height, width, device, octaves=4)
+        )
         if kind == 1:
-            tex = _colorize(gen, 0.5 * _stripes(gen, n, height, width, device) + 0.5 * value_noise(
-                gen, n, height, width, device, octaves=4))
+            tex = _colorize(
+                gen,
+                0.5 * _stripes(gen, n, height, width, device)
+                + 0.5 * value_noise(gen, n, height, width, device, octaves=4),
+            )
         elif kind == 2:  # a gradient alone is textureless: keep some noise on it
             x, y = _coords(n, height, width, device)
             angle = _uniform(gen, (n, 1, 1, 1), 0.0, 2 * math.pi, device)
@@ -236,7 +271,9 @@ def procedural_textures(gen: torch.Generator, batch: int, height: int, width: in
     return out.clamp(0.0, 1.0)
 
 
-def photo_textures(gen: torch.Generator, bank: torch.Tensor, batch: int, height: int, width: int) -> torch.Tensor:
+def photo_textures(
+    gen: torch.Generator, bank: torch.Tensor, batch: int, height: int, width: int
+) -> torch.Tensor:
     """Random crops of bank photos: random photo, zoom (0.5-2x), rotation, flip and channel order.
 
     The bank is sampled as one 3-D volume (photos stacked along depth, each sample's depth coordinate
@@ -288,5 +325,5 @@ def photo_textures(gen: torch.Generator, bank: torch.Tensor, batch: int, height:
 
 
 def bank_volume(bank: torch.Tensor, device: torch.device | str = 'cpu') -> torch.Tensor:
-    """uint8 (N, 3, H, W) photo bank -> float32 [0, 1] on ``device`` (the form :func:`photo_textures` reads)."""
+    """uint8 (N, 3, H, W) photo bank -> float32 [0, 1] on ``device`` (what :func:`photo_textures` reads)."""
     return bank.to(device).float().div_(255.0)

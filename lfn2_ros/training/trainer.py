@@ -37,14 +37,31 @@ from lfn2_ros.training.pairs import PairBatch, PairStream, heldout_batches
 from lfn2_ros.training.state import load_training_state, save_training_state
 
 __all__ = [
-    'CONFIG_LR', 'FULL_SCHEDULE', 'StageConfig', 'TrainConfig', 'amp_context', 'evaluate_batches',
-    'level_grad_norms', 'load_matching', 'make_optimizer', 'mean_epe', 'predict_flow', 'run_training',
-    'stage_names', 'train_stage', 'training_loss', 'zero_flow_heads',
+    'CONFIG_LR',
+    'FULL_SCHEDULE',
+    'StageConfig',
+    'TrainConfig',
+    'amp_context',
+    'evaluate_batches',
+    'level_grad_norms',
+    'load_matching',
+    'make_optimizer',
+    'mean_epe',
+    'predict_flow',
+    'run_training',
+    'stage_names',
+    'train_stage',
+    'training_loss',
+    'zero_flow_heads',
 ]
 
 
-def predict_flow(model: LiteFlowNet2, img1: torch.Tensor, img2: torch.Tensor,
-                 outputs: Optional[dict[str, torch.Tensor]] = None) -> torch.Tensor:
+def predict_flow(
+    model: LiteFlowNet2,
+    img1: torch.Tensor,
+    img2: torch.Tensor,
+    outputs: Optional[dict[str, torch.Tensor]] = None,
+) -> torch.Tensor:
     """Full-resolution flow (B, 2, H, W) px of the model's end level (mmflow ``get_flow`` without resizing).
 
     Args:
@@ -57,7 +74,10 @@ def predict_flow(model: LiteFlowNet2, img1: torch.Tensor, img2: torch.Tensor,
     if outputs is None:
         outputs = model(img1, img2)
     end = outputs[f'level{model.variant.end_level}'].float()
-    return F.interpolate(end, size=img1.shape[-2:], mode='bilinear', align_corners=False) * model.variant.flow_div
+    return (
+        F.interpolate(end, size=img1.shape[-2:], mode='bilinear', align_corners=False)
+        * model.variant.flow_div
+    )
 
 
 def mean_epe(pred: torch.Tensor, gt: torch.Tensor, valid: Optional[torch.Tensor] = None) -> float:
@@ -124,7 +144,7 @@ def level_grad_norms(model: torch.nn.Module) -> dict[str, float]:
         else:
             continue
         sq[level] = sq.get(level, 0.0) + float(p.grad.detach().float().pow(2).sum())
-    return {f'grad_L{k}': v ** 0.5 for k, v in sorted(sq.items(), reverse=True)}
+    return {f'grad_L{k}': v**0.5 for k, v in sorted(sq.items(), reverse=True)}
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, lr: float) -> torch.optim.Optimizer:
@@ -144,9 +164,15 @@ def amp_context(amp: str, device: torch.device) -> contextlib.AbstractContextMan
     return torch.autocast(device.type, dtype=torch.bfloat16 if amp == 'bf16' else torch.float16)
 
 
-def training_loss(model: torch.nn.Module, loss_fn: torch.nn.Module, img1: torch.Tensor, img2: torch.Tensor,
-                  flow: torch.Tensor, valid: Optional[torch.Tensor], amp: str = 'off',
-                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def training_loss(
+    model: torch.nn.Module,
+    loss_fn: torch.nn.Module,
+    img1: torch.Tensor,
+    img2: torch.Tensor,
+    flow: torch.Tensor,
+    valid: Optional[torch.Tensor],
+    amp: str = 'off',
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Forward (under autocast when asked) and the float32 multi-level loss.
 
     Args:
@@ -192,8 +218,11 @@ class _RunShared:
         self.bank = load_photo_bank(cfg.photos) if cfg.use_photos else None
         self.t_start = time.monotonic()
         self.steps = 0
-        self.val = (heldout_batches(cfg.val_count, *cfg.val_size, config=cfg.data, bank=self.bank)
-                    if cfg.val_count and self.ctx.main else [])
+        self.val = (
+            heldout_batches(cfg.val_count, *cfg.val_size, config=cfg.data, bank=self.bank)
+            if cfg.val_count and self.ctx.main
+            else []
+        )
         self.probe = _probe_photo(self.ctx.device) if self.ctx.main else None
 
     def session_over(self, cfg: TrainConfig) -> bool:
@@ -211,9 +240,14 @@ def _new_stage_model(stage: StageConfig, cfg: TrainConfig, init_state: Optional[
     return model
 
 
-def train_stage(stage: StageConfig, cfg: TrainConfig, init_state: Optional[dict[str, torch.Tensor]],
-                global_step: int = 0, name: Optional[str] = None,
-                shared: Optional[_RunShared] = None) -> tuple[Path, bool]:
+def train_stage(
+    stage: StageConfig,
+    cfg: TrainConfig,
+    init_state: Optional[dict[str, torch.Tensor]],
+    global_step: int = 0,
+    name: Optional[str] = None,
+    shared: Optional[_RunShared] = None,
+) -> tuple[Path, bool]:
     """Train (or resume, or skip when finished) one stage.
 
     Args:
@@ -249,27 +283,63 @@ def train_stage(stage: StageConfig, cfg: TrainConfig, init_state: Optional[dict[
     start_it, position, elapsed0 = 0, 0, 0.0
     if latest.exists():
         meta = load_training_state(latest, model, optimizer, scaler)
-        start_it, position, elapsed0 = int(meta['iteration']), int(meta['data_index']), float(meta['elapsed_s'])
+        start_it, position, elapsed0 = (
+            int(meta['iteration']),
+            int(meta['data_index']),
+            float(meta['elapsed_s']),
+        )
     net: torch.nn.Module = model
     if ctx.distributed:
         net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[ctx.local_rank] if ctx.device.type == 'cuda' else None)
+            model, device_ids=[ctx.local_rank] if ctx.device.type == 'cuda' else None
+        )
     loss_fn = build_loss(variant)
     data = stage.data or cfg.data
     if cfg.dataset is not None:
         from lfn2_ros.training.dataset_batches import DatasetStream
-        source: Any = DatasetStream(Path(cfg.dataset), cfg.splits, (h, w), cfg.seed, device=ctx.device,
-                                    rank=ctx.rank, world=ctx.world, position=position)
+
+        source: Any = DatasetStream(
+            Path(cfg.dataset),
+            cfg.splits,
+            (h, w),
+            cfg.seed,
+            device=ctx.device,
+            rank=ctx.rank,
+            world=ctx.world,
+            position=position,
+        )
     else:
-        source = PairStream(h, w, seed=cfg.seed, config=data, bank=shared.bank, device=ctx.device,
-                            rank=ctx.rank, world=ctx.world, position=position)
-    stage_meta = {'stage': asdict(stage) | {'crop': list(stage.crop), 'data': asdict(data)}, 'seed': cfg.seed,
-                  'world': ctx.world, 'amp': cfg.amp, 'decoupled_decay': cfg.decoupled_decay}
+        source = PairStream(
+            h,
+            w,
+            seed=cfg.seed,
+            config=data,
+            bank=shared.bank,
+            device=ctx.device,
+            rank=ctx.rank,
+            world=ctx.world,
+            position=position,
+        )
+    stage_meta = {
+        'stage': asdict(stage) | {'crop': list(stage.crop), 'data': asdict(data)},
+        'seed': cfg.seed,
+        'world': ctx.world,
+        'amp': cfg.amp,
+        'decoupled_decay': cfg.decoupled_decay,
+    }
 
     def save(it: int, path: Path) -> None:
         if ctx.main:
-            save_training_state(path, model, optimizer, iteration=it, data_position=source.position,
-                                elapsed_s=elapsed0 + time.monotonic() - t0, meta=stage_meta, scaler=scaler)
+            save_training_state(
+                path,
+                model,
+                optimizer,
+                iteration=it,
+                data_position=source.position,
+                elapsed_s=elapsed0 + time.monotonic() - t0,
+                meta=stage_meta,
+                scaler=scaler,
+            )
 
     t0 = time.monotonic()
     it, finished = start_it, True
@@ -304,21 +374,46 @@ def train_stage(stage: StageConfig, cfg: TrainConfig, init_state: Optional[dict[
         last = it >= stage.iterations
         do_val = bool(shared.val) and (last or (cfg.val_every and it % cfg.val_every == 0))
         if ctx.main and (it % cfg.log_every == 0 or do_val or last):
-            _log(cfg, shared, model, name, it, global_step, lr, sums, do_val, source.position, elapsed0 + time.monotonic() - t0)
+            _log(
+                cfg,
+                shared,
+                model,
+                name,
+                it,
+                global_step,
+                lr,
+                sums,
+                do_val,
+                source.position,
+                elapsed0 + time.monotonic() - t0,
+            )
         if it % cfg.checkpoint_every == 0:
             save(it, latest)
     if bar is not None:
         bar.close()
     save(it, latest)
     if finished and ctx.main:
-        save_checkpoint(model, final, meta={**stage_meta, 'iteration': it, 'data_index': source.position,
-                                            'elapsed_s': elapsed0 + time.monotonic() - t0})
+        save_checkpoint(
+            model,
+            final,
+            meta={
+                **stage_meta,
+                'iteration': it,
+                'data_index': source.position,
+                'elapsed_s': elapsed0 + time.monotonic() - t0,
+            },
+        )
     distributed.barrier(ctx)
     return (final if finished else latest), finished
 
 
-def _backward_step(loss: torch.Tensor, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                   scaler: Optional[torch.amp.GradScaler], grad_clip: Optional[float]) -> None:
+def _backward_step(
+    loss: torch.Tensor,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: Optional[torch.amp.GradScaler],
+    grad_clip: Optional[float],
+) -> None:
     if scaler is not None:
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
@@ -341,19 +436,39 @@ def _progress(cfg: TrainConfig, ctx: distributed.DistContext, stage: StageConfig
     return tqdm(total=stage.iterations, initial=start, desc=name, dynamic_ncols=True)
 
 
-def _log(cfg: TrainConfig, shared: _RunShared, model: LiteFlowNet2, name: str, it: int, global_step: int,
-         lr: float, sums: dict[str, float], do_val: bool, position: int, elapsed: float) -> None:
+def _log(
+    cfg: TrainConfig,
+    shared: _RunShared,
+    model: LiteFlowNet2,
+    name: str,
+    it: int,
+    global_step: int,
+    lr: float,
+    sums: dict[str, float],
+    do_val: bool,
+    position: int,
+    elapsed: float,
+) -> None:
     """Write one CSV row (rank 0); on validation steps also the held-out EPE and the weight health."""
     now = time.monotonic()
-    row: dict[str, Any] = {'stage': name, 'iteration': it, 'global_step': global_step + it, 'lr': lr,
-                           'loss': sums['loss'] / max(sums['n'], 1), 'train_epe': sums['epe'] / max(sums['n'], 1),
-                           'elapsed_s': round(elapsed, 1), 'data_index': position,
-                           'steps_per_s': round(sums['n'] / max(now - sums['t'], 1e-9), 4)}
+    row: dict[str, Any] = {
+        'stage': name,
+        'iteration': it,
+        'global_step': global_step + it,
+        'lr': lr,
+        'loss': sums['loss'] / max(sums['n'], 1),
+        'train_epe': sums['epe'] / max(sums['n'], 1),
+        'elapsed_s': round(elapsed, 1),
+        'data_index': position,
+        'steps_per_s': round(sums['n'] / max(now - sums['t'], 1e-9), 4),
+    }
     row.update({k: f'{v:.4g}' for k, v in level_grad_norms(model).items()})
     if do_val:
         row['val_epe'] = f'{evaluate_batches(model, shared.val, shared.ctx.device):.4f}'
         report = check_model(model, shared.probe)
-        row['health'] = 'ok' if report.healthy else f'dead={len(report.dead)} collapsed={len(report.collapsed)}'
+        row['health'] = (
+            'ok' if report.healthy else f'dead={len(report.dead)} collapsed={len(report.collapsed)}'
+        )
         if not report.healthy:
             warnings.warn(f'{name} it {it}: {report.summary()}', RuntimeWarning, stacklevel=2)
     sums.update(loss=0.0, epe=0.0, n=0, t=now)
