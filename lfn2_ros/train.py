@@ -141,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help='after training, write the last stage as shipped weights (lfn2_ros_default_v2)',
     )
+    p.add_argument('--carry', type=Path, default=None,
+                   help='carry folder to commit between sessions (e.g. training_state): unpacked into --out '
+                   'before training (when --out lacks the files), packed from it afterwards')
+    p.add_argument('--carry-moments', default='fp32', choices=('fp32', 'bf16'),
+                   help='precision of the Adam moments in the carry folder (bf16: a third smaller, inexact)')
     p.add_argument('--export-dtype', default='auto', choices=('auto', 'float32', 'float16'))
     return p
 
@@ -220,12 +225,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         cfg = _config(args)
+        if args.carry is not None and args.carry.is_dir():
+            from lfn2_ros.training.carry import unpack_run
+
+            unpack_run(args.carry, args.out)
         final = trainer.run_training(cfg)
     except (ValueError, FileNotFoundError) as exc:
         print(f'train: error: {exc}', file=sys.stderr)
         return 2
     if int(os.environ.get('RANK', '0')) != 0:
         return 0
+    if args.carry is not None:
+        from lfn2_ros.training.carry import pack_run
+
+        size = pack_run(args.out, args.carry, args.carry_moments)
+        print(f'carry folder {args.carry}: {size / 1e6:.1f} MB (commit it to resume in a later session)')
     if final is None:
         print('session budget spent: rerun the same command to resume')
         return 0

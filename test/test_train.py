@@ -188,3 +188,21 @@ def test_finetune_on_dataset_directory(tmp_path):
     assert rc == 0
     rows = _rows(out)
     assert [r['stage'] for r in rows] == ['pre_M6S6R6'] and np.isfinite(float(rows[0]['loss']))
+
+
+def test_carry_folder_resumes_like_the_run_directory(tmp_path):
+    from lfn2_ros.training.carry import pack_run, unpack_run
+
+    stages = [StageConfig('pre_M6S6', 1, 1e-4, CROP, 1), StageConfig('pre_M5S5R5', 4, 1e-4, CROP, 1)]
+    straight = run_training(_cfg(tmp_path / 'a', stages, val_count=0))
+    assert run_training(_cfg(tmp_path / 'b', stages, val_count=0, max_steps=3)) is None
+    size = pack_run(tmp_path / 'b', tmp_path / 'carry')
+    assert sorted(p.name for p in (tmp_path / 'carry').iterdir()) == [
+        'finished.json', 'log.csv', 'pre_M5S5R5.latest.pth']
+    params = sum(v.numel() for v in _state(straight).values())
+    assert size < 3.2 * 4 * params  # fp32 weights and two fp32 moments, little else
+    unpack_run(tmp_path / 'carry', tmp_path / 'c')  # a fresh checkout: only the carry folder survived
+    resumed = run_training(_cfg(tmp_path / 'c', stages, val_count=0))
+    a, c = _state(straight), _state(resumed)
+    for key in a:
+        torch.testing.assert_close(a[key], c[key], rtol=0, atol=0, msg=key)

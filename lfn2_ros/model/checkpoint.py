@@ -24,7 +24,8 @@ import torch
 from lfn2_ros.model.liteflownet2 import LiteFlowNet2
 from lfn2_ros.model.variants import VARIANTS, Variant, get_variant
 
-__all__ = ['CheckpointError', 'detect_variant', 'load_checkpoint', 'read_checkpoint', 'save_checkpoint']
+__all__ = ['CheckpointError', 'detect_variant', 'load_checkpoint', 'read_checkpoint', 'save_checkpoint',
+           'write_checkpoint']
 
 _PREFIX = 'module.'
 _BUFFER_SUFFIXES = ('upflow_layer.weight', 'corr_up.weight')
@@ -290,7 +291,23 @@ def save_checkpoint(model: LiteFlowNet2, path: Union[str, os.PathLike],
         if dtype is not None and key in params and value.is_floating_point():
             value = value.to(dtype)
         state[key] = value
-    obj: dict[str, Any] = {'state_dict': state, 'meta': info}
+    write_checkpoint(path, state, info, extra)
+
+
+def write_checkpoint(path: Union[str, os.PathLike], state: Mapping[str, torch.Tensor],
+                     meta: Mapping[str, Any], extra: Optional[Mapping[str, Any]] = None) -> None:
+    """Write checkpoint parts as :func:`save_checkpoint` does (atomically), without a model.
+
+    Args:
+        path: destination file; parent directories are created.
+        state: key -> tensor (CPU).
+        meta: plain-data meta dict.
+        extra: optional training state (tensors and plain containers).
+
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    obj: dict[str, Any] = {'state_dict': dict(state), 'meta': dict(meta)}
     if extra:
         obj['extra'] = dict(extra)
     tmp = path.with_name(path.name + '.tmp')

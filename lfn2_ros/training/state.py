@@ -18,9 +18,16 @@ import numpy as np
 import torch
 
 from lfn2_ros.model import LiteFlowNet2
-from lfn2_ros.model.checkpoint import read_checkpoint, save_checkpoint
+from lfn2_ros.model.checkpoint import read_checkpoint, save_checkpoint, write_checkpoint
 
-__all__ = ['capture_rng', 'load_training_state', 'restore_rng', 'save_training_state']
+__all__ = [
+    'capture_rng',
+    'load_training_state',
+    'restore_compact_state',
+    'restore_rng',
+    'save_training_state',
+    'write_compact_state',
+]
 
 
 def capture_rng() -> dict[str, Any]:
@@ -111,3 +118,45 @@ def load_training_state(
         scaler.load_state_dict(extra['scaler'])
     restore_rng(extra['rng'])
     return meta
+
+
+def write_compact_state(latest: Path, dest: Path, moments: str = 'bf16') -> int:
+    """Write a committed-size copy of a stage's ``latest.pth``: model fp32, Adam moments in ``moments``.
+
+    Only git-committed files survive between sessions on some machines; this keeps what a resume needs
+    in one file: the fp32 weights, Adam's two moment tensors per parameter (bf16 halves them; resuming
+    from bf16 moments is then close to, not bit-equal with, running straight through), the step count,
+    the RNG states and the data position.
+
+    Args:
+        latest: a ``latest.pth`` written by :func:`save_training_state`.
+        dest: destination file.
+        moments: 'fp32' (exact resume) or 'bf16'.
+
+    Returns:
+        Size of ``dest`` in bytes.
+
+    """
+    if moments not in ('fp32', 'bf16'):
+        raise ValueError(f"moments must be 'fp32' or 'bf16', got {moments!r}")
+    state, meta, extra = read_checkpoint(latest)
+    dtype = torch.bfloat16 if moments == 'bf16' else torch.float32
+    optim = extra['optimizer']
+    slim = {
+        'state': {
+            k: {n: (t.to(dtype) if n in ('exp_avg', 'exp_avg_sq') else t) for n, t in v.items()}
+            for k, v in optim['state'].items()
+        },
+        'param_groups': optim['param_groups'],
+    }
+    write_checkpoint(dest, state, {**meta, 'moments': moments}, {**extra, 'optimizer': slim})
+    return Path(dest).stat().st_size
+
+
+def restore_compact_state(src: Path, latest: Path) -> None:
+    """Turn a :func:`write_compact_state` file back into a resumable ``latest.pth`` (moments to fp32)."""
+    state, meta, extra = read_checkpoint(src)
+    for v in extra['optimizer']['state'].values():
+        for n in ('exp_avg', 'exp_avg_sq'):
+            v[n] = v[n].float()
+    write_checkpoint(latest, state, meta, extra)
