@@ -1,6 +1,9 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Endless FlyingChairs-style training pairs with exact ground-truth flow (issue 7).
+"""Version-1 generator (numpy + OpenCV, small motions): the distribution the first shipped weights saw.
+
+Kept for the held-out checks of those weights; new training uses the batched torch generator in
+:mod:`lfn2_ros.training.pairs` (FlyingChairs-like motions up to 100 px, real photos, static pairs).
 
 Each pair is a stack of layers: a background texture (procedural noise, gradients, random shapes,
 stripes or a photo bundled with scikit-image) moved by a random global homography (a similarity

@@ -158,7 +158,7 @@ def silhouette(gen: torch.Generator, batch: int, objects: int, device: torch.dev
     where the object's canvas is [-1, 1]^2.
 
     Returns:
-        A function ``inside(u, v)`` of (batch, objects, H, W) canvas coordinates returning a bool tensor
+        A function ``inside(u, v)`` of (batch, objects, ...) canvas coordinates returning a bool tensor
         of the same shape (True inside the object).
 
     """
