@@ -46,7 +46,7 @@ class PairConfig:
 
     """
 
-    typical_translation_px: float = 3.0
+    typical_translation_px: float = 2.0
     tail_share: float = 0.35
     min_translation_px: float = 0.5
     max_translation_px: float = 100.0
