@@ -39,7 +39,7 @@ def compare_fp16(model: torch.nn.Module, probes: list[tuple[torch.Tensor, torch.
         ``flushed`` (nonzero fp32 weights that are zero in fp16) and ``flushed_fraction``.
 
     """
-    from lfn2_ros.training.trainer import predict_flow
+    from lfn2_ros.training.metrics import predict_flow
 
     half = load_checkpoint_like(model)
     flushed, total = 0, 0

@@ -16,15 +16,14 @@ on rerun, an interrupted one resumes exactly), ``log.csv`` and ``training.png``.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 import warnings
-from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
-import torch.nn.functional as F
 
 from lfn2_ros.model import LiteFlowNet2, build_liteflownet2, get_variant, save_checkpoint
 from lfn2_ros.model.checkpoint import read_checkpoint
@@ -33,7 +32,8 @@ from lfn2_ros.training import distributed
 from lfn2_ros.training.config import CONFIG_LR, FULL_SCHEDULE, StageConfig, TrainConfig, lr_at, stage_names
 from lfn2_ros.training.health import check_model
 from lfn2_ros.training.log import append_row, plot_log
-from lfn2_ros.training.pairs import PairBatch, PairStream, heldout_batches
+from lfn2_ros.training.metrics import evaluate_batches, level_grad_norms, mean_epe, predict_flow
+from lfn2_ros.training.pairs import PairStream, heldout_batches
 from lfn2_ros.training.state import load_training_state, save_training_state
 
 __all__ = [
@@ -54,52 +54,6 @@ __all__ = [
     'training_loss',
     'zero_flow_heads',
 ]
-
-
-def predict_flow(
-    model: LiteFlowNet2,
-    img1: torch.Tensor,
-    img2: torch.Tensor,
-    outputs: Optional[dict[str, torch.Tensor]] = None,
-) -> torch.Tensor:
-    """Full-resolution flow (B, 2, H, W) px of the model's end level (mmflow ``get_flow`` without resizing).
-
-    Args:
-        model: the (unwrapped) network.
-        img1: (B, 3, H, W) float32 BGR in [0, 1].
-        img2: same shape.
-        outputs: already computed ``model(img1, img2)`` (avoids a second forward).
-
-    """
-    if outputs is None:
-        outputs = model(img1, img2)
-    end = outputs[f'level{model.variant.end_level}'].float()
-    return (
-        F.interpolate(end, size=img1.shape[-2:], mode='bilinear', align_corners=False)
-        * model.variant.flow_div
-    )
-
-
-def mean_epe(pred: torch.Tensor, gt: torch.Tensor, valid: Optional[torch.Tensor] = None) -> float:
-    """Average end-point error, px, of (B, 2, H, W) flows over (B, H, W) valid pixels."""
-    err = torch.linalg.vector_norm(pred.float() - gt, dim=1)
-    if valid is None:
-        return float(err.mean())
-    return float((err * valid).sum() / valid.sum().clamp(min=1.0))
-
-
-@torch.no_grad()
-def evaluate_batches(model: LiteFlowNet2, batches: Sequence[PairBatch], device: torch.device) -> float:
-    """Mean EPE, px, of ``model`` over held-out batches (all pixels, pairs weighted equally)."""
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for b in batches:
-        img1, img2, flow = b.img1.to(device), b.img2.to(device), b.flow.to(device)
-        err = torch.linalg.vector_norm(predict_flow(model, img1, img2) - flow, dim=1).flatten(1).mean(1)
-        total, count = total + float(err.sum()), count + int(err.numel())
-    model.train(was_training)
-    return total / max(count, 1)
 
 
 def load_matching(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> tuple[int, int]:
@@ -128,23 +82,6 @@ def zero_flow_heads(model: torch.nn.Module) -> int:
                 torch.nn.init.zeros_(module.bias)
             count += 1
     return count
-
-
-def level_grad_norms(model: torch.nn.Module) -> dict[str, float]:
-    """Gradient norm per pyramid level (encoder block L plus decoder level L): ``{'grad_L6': ..., ...}``."""
-    sq: dict[int, float] = {}
-    for name, p in model.named_parameters():
-        if p.grad is None:
-            continue
-        name = name.removeprefix('module.')
-        if name.startswith('encoder.layers.'):
-            level = int(name.split('.')[2]) + 1
-        elif name.startswith('decoder.decoders.level'):
-            level = int(name.split('.')[2][5:])
-        else:
-            continue
-        sq[level] = sq.get(level, 0.0) + float(p.grad.detach().float().pow(2).sum())
-    return {f'grad_L{k}': v**0.5 for k, v in sorted(sq.items(), reverse=True)}
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, lr: float) -> torch.optim.Optimizer:
@@ -295,31 +232,7 @@ def train_stage(
         )
     loss_fn = build_loss(variant)
     data = stage.data or cfg.data
-    if cfg.dataset is not None:
-        from lfn2_ros.training.dataset_batches import DatasetStream
-
-        source: Any = DatasetStream(
-            Path(cfg.dataset),
-            cfg.splits,
-            (h, w),
-            cfg.seed,
-            device=ctx.device,
-            rank=ctx.rank,
-            world=ctx.world,
-            position=position,
-        )
-    else:
-        source = PairStream(
-            h,
-            w,
-            seed=cfg.seed,
-            config=data,
-            bank=shared.bank,
-            device=ctx.device,
-            rank=ctx.rank,
-            world=ctx.world,
-            position=position,
-        )
+    source = _make_source(stage, cfg, shared, position)
     stage_meta = {
         'stage': asdict(stage) | {'crop': list(stage.crop), 'data': asdict(data)},
         'seed': cfg.seed,
@@ -351,23 +264,15 @@ def train_stage(
             finished = stage_over
             break
         lr = lr_at(stage.lr, it / max(stage.iterations, 1))
-        for group in optimizer.param_groups:
-            group['lr'] = lr
-        if cfg.dataset is not None:
-            img1, img2, flow, valid = source.next_batch(stage.batch_size)
-        else:
-            b = source.next_batch(stage.batch_size)
-            img1, img2, flow, valid = b.img1, b.img2, b.flow, None
-        loss, outputs = training_loss(net, loss_fn, img1, img2, flow, valid, cfg.amp)
-        if not torch.isfinite(loss):
+        loss, epe = _train_step(
+            net, model, loss_fn, optimizer, scaler, _next_batch(source, cfg, stage.batch_size), cfg, lr
+        )
+        if not math.isfinite(loss):
             raise FloatingPointError(f'{variant.alias}: non-finite loss at iteration {it}')
-        optimizer.zero_grad(set_to_none=True)
-        _backward_step(loss, model, optimizer, scaler, cfg.grad_clip)
         it += 1
         shared.steps += 1
-        with torch.no_grad():
-            sums['epe'] += mean_epe(predict_flow(model, img1, img2, outputs), flow, valid)
-        sums['loss'] += float(loss.detach())
+        sums['epe'] += epe
+        sums['loss'] += loss
         sums['n'] += 1
         if bar is not None:
             bar.update(1)
@@ -405,6 +310,49 @@ def train_stage(
         )
     distributed.barrier(ctx)
     return (final if finished else latest), finished
+
+
+def _make_source(stage: StageConfig, cfg: TrainConfig, shared: _RunShared, position: int) -> Any:
+    """The data stream of this process for the stage: generated pairs, or dataset crops (``cfg.dataset``)."""
+    ctx = shared.ctx
+    common = {'device': ctx.device, 'rank': ctx.rank, 'world': ctx.world, 'position': position}
+    if cfg.dataset is not None:
+        from lfn2_ros.training.dataset_batches import DatasetStream
+
+        return DatasetStream(Path(cfg.dataset), cfg.splits, stage.crop, cfg.seed, **common)
+    return PairStream(*stage.crop, seed=cfg.seed, config=stage.data or cfg.data, bank=shared.bank, **common)
+
+
+def _next_batch(source: Any, cfg: TrainConfig, size: int) -> tuple:
+    """(img1, img2, flow, valid or None) of the next batch on the stream's device."""
+    if cfg.dataset is not None:
+        return source.next_batch(size)
+    b = source.next_batch(size)
+    return b.img1, b.img2, b.flow, None
+
+
+def _train_step(
+    net: torch.nn.Module,
+    model: LiteFlowNet2,
+    loss_fn: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: Optional[torch.amp.GradScaler],
+    batch: tuple,
+    cfg: TrainConfig,
+    lr: float,
+) -> tuple[float, float]:
+    """One optimizer step at learning rate ``lr``; returns (loss, batch EPE in px)."""
+    img1, img2, flow, valid = batch
+    for group in optimizer.param_groups:
+        group['lr'] = lr
+    loss, outputs = training_loss(net, loss_fn, img1, img2, flow, valid, cfg.amp)
+    if not torch.isfinite(loss):
+        return float('nan'), float('nan')
+    optimizer.zero_grad(set_to_none=True)
+    _backward_step(loss, model, optimizer, scaler, cfg.grad_clip)
+    with torch.no_grad():
+        epe = mean_epe(predict_flow(model, img1, img2, outputs), flow, valid)
+    return float(loss.detach()), epe
 
 
 def _backward_step(
