@@ -44,6 +44,10 @@ MIN_SIZE = (800, 600)
 MAX_SIDE = 1024
 
 
+PERMISSIVE_LICENCES = ('CC0-1.0', 'CC-BY-4.0', 'CC-BY-3.0', 'public-domain')
+"""Licences that ask for attribution at most (recorded in the model card)."""
+
+
 def parse_dep5(text: str) -> list[dict[str, str]]:
     """Stanzas of a DEP-5 copyright file: dicts with 'files' (globs), 'license', 'copyright'."""
     stanzas, cur, key = [], {}, None
@@ -97,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--out', type=Path, default=Path('~/.cache/lfn2_ros/photos').expanduser())
     p.add_argument('--packages', default=','.join(PACKAGES))
     p.add_argument('--copy-to', type=Path, default=None, help='also copy the images (and manifest) here')
+    p.add_argument('--licences', default=','.join(PERMISSIVE_LICENCES),
+                   help='keep only photos under these licences (comma-separated DEP-5 names; "any" keeps '
+                        'all). Default: the permissive ones, so the shipped weights carry no share-alike or '
+                        'copyleft question')
     args = p.parse_args(argv)
     debs, images = args.out / 'debs', args.out / 'images'
     debs.mkdir(parents=True, exist_ok=True)
@@ -127,8 +135,10 @@ def main(argv: list[str] | None = None) -> int:
                 name = f'{package}__{stem}.jpg'
                 if (images / name).exists() and any(m['file'] == name for m in manifest):
                     continue
-                cv2.imwrite(str(images / name), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
                 licence, holder = licence_of(stanzas, rel)
+                if args.licences != 'any' and licence not in args.licences.split(','):
+                    continue
+                cv2.imwrite(str(images / name), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
                 manifest.append(
                     {
                         'file': name,

@@ -64,7 +64,7 @@ def test_cost_volume_varies_on_a_real_photo():
     assert cost_volume_spread(build_liteflownet2('pre_M6S6'), _photo()) > 0.1
 
 
-@pytest.mark.skip(reason='enabled when the retrained weights land (issue 17)')
+@pytest.mark.skip(reason='enabled when the retrained weights land')
 def test_shipped_weights_are_healthy():
     report = check_model(load_checkpoint(WEIGHTS), _photo())
     assert report.healthy, report.summary()
