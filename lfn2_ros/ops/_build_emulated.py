@@ -1,6 +1,6 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Building and loading the CUDA kernels compiled for the CPU on the project's CUDA emulation (a test backend).
+"""Build and load the CUDA kernels compiled for the CPU on the project's CUDA emulation (a test backend).
 
 ``csrc/emu/correlation_emulated.cpp`` compiles the ``__global__`` kernels and the host launch code of the
 CUDA build (``csrc/cuda/correlation_cuda_kernels.h``, ``correlation_cuda_host.h``) with g++, on the

@@ -84,6 +84,8 @@ class BlockScheduler {
     return divergence;
   }
 
+  unsigned threads() const { return static_cast<unsigned>(fibers_.size()); }
+
   // Thread index of the running fiber.
   unsigned current() const { return current_; }
 

@@ -98,10 +98,15 @@ inline void check_launch(int bound, dim3 grid, dim3 block, size_t smem_bytes) {
 // Runs `body` as every thread of every block of the grid, blocks in order; rethrows the first exception a
 // thread raised, after its block has stopped.
 inline void run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body) {
-  constexpr size_t kStackBytes = 256 * 1024;
+  // Small: AddressSanitizer clears the shadow of the whole target stack on every context switch.
+  constexpr size_t kStackBytes = 64 * 1024;
   const unsigned threads = block.x * block.y * block.z;
   const uint64_t blocks = static_cast<uint64_t>(grid.x) * grid.y * grid.z;
-  BlockScheduler scheduler(threads, kStackBytes);
+  TORCH_CHECK(current_launch() == nullptr, "emulated CUDA: kernel launches from a kernel are not supported");
+  // Fibers (and their mapped stacks) are reused across the launches of this OS thread.
+  static thread_local std::unique_ptr<BlockScheduler> cached;
+  if (!cached || cached->threads() != threads) cached = std::make_unique<BlockScheduler>(threads, kStackBytes);
+  BlockScheduler& scheduler = *cached;
   // Exactly the requested size (new[] is 16-byte aligned on the supported hosts, as CUDA's dynamic smem).
   std::unique_ptr<unsigned char[]> smem(new unsigned char[smem_bytes]);
   Launch launch;
@@ -109,7 +114,6 @@ inline void run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::functi
   launch.block = block;
   launch.smem = smem.get();
   launch.scheduler = &scheduler;
-  Launch* const outer = current_launch();
   current_launch() = &launch;
   std::exception_ptr error;
   const std::function<void(unsigned)> thread_body = [&](unsigned) { body(); };
@@ -119,7 +123,7 @@ inline void run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::functi
                         static_cast<unsigned>(b / (static_cast<uint64_t>(grid.x) * grid.y))};
     error = scheduler.run_block(thread_body, static_cast<unsigned>(b % 2));
   }
-  current_launch() = outer;
+  current_launch() = nullptr;
   if (error) std::rethrow_exception(error);
 }
 
