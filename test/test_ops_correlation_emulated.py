@@ -245,9 +245,12 @@ def test_model_same_with_emulated_kernels_and_reference():
     img2 = torch.roll(img1, shifts=(1, 2), dims=(2, 3))
     flows = {}
     for backend in ('cuda_emulated', 'reference'):
-        with use_backend(backend), torch.no_grad(), warnings.catch_warnings():
+        with use_backend(backend), torch.no_grad(), warnings.catch_warnings(), \
+                torch.autograd.profiler.profile() as prof:
             warnings.simplefilter('ignore', RuntimeWarning)
             flows[backend] = model(img1, img2)
+        ops = {event.key for event in prof.key_averages()}
+        assert ('lfn2_emu::correlation' in ops) == (backend == 'cuda_emulated'), sorted(ops)[:20]
     for key, flow in flows['cuda_emulated'].items():
         diff_px = 20.0 * (flow - flows['reference'][key]).abs().max().item()
         assert diff_px <= 1e-4, f'{key}: {diff_px} px'
