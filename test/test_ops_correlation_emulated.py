@@ -254,3 +254,31 @@ def test_model_same_with_emulated_kernels_and_reference():
     for key, flow in flows['cuda_emulated'].items():
         diff_px = 20.0 * (flow - flows['reference'][key]).abs().max().item()
         assert diff_px <= 1e-4, f'{key}: {diff_px} px'
+
+
+def _cuda_ready() -> bool:
+    if not torch.cuda.is_available():
+        return False
+    ok, _ = corr_mod._load_extension()
+    return ok and corr_mod._has_kernel('cuda')
+
+
+@pytest.mark.skipif(not _cuda_ready(), reason='needs a GPU and the CUDA build of the extension')
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float16], ids=['fp32', 'fp16'])
+def test_cuda_kernels_match_their_emulation(dtype):
+    """One kernel source on the GPU and on the emulation: equal up to FMA contraction and atomics order."""
+    gen = torch.Generator().manual_seed(10)
+    for c, md, s, d in LEVELS.values():
+        f1, f2 = _features(2, c // 4, 9, 19, dtype=dtype, gen=gen)
+        flow = _flow(2, 9, 19, dtype=dtype, gen=gen)
+        args = (f1, f2, flow, md, s, d, 0.1)
+        out = torch.ops.lfn2_emu.correlation(*args)
+        out_gpu = torch.ops.lfn2.correlation(f1.cuda(), f2.cuda(), flow.cuda(), md, s, d, 0.1)
+        atol = 1e-5 if dtype == torch.float32 else 2e-3
+        torch.testing.assert_close(out_gpu.cpu(), out, atol=atol, rtol=1e-3)
+        g = torch.randn(out.shape, generator=gen).to(dtype)
+        grads = torch.ops.lfn2_emu.correlation_backward(g, out, *args)
+        grads_gpu = torch.ops.lfn2.correlation_backward(g.cuda(), out_gpu, f1.cuda(), f2.cuda(), flow.cuda(),
+                                                        md, s, d, 0.1)
+        for a, b in zip(grads_gpu, grads, strict=True):
+            torch.testing.assert_close(a.cpu(), b, atol=20 * atol, rtol=1e-2)
