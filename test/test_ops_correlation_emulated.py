@@ -199,7 +199,8 @@ def test_fp16_saturates_above_the_half_range_like_the_reference():
     torch.testing.assert_close(out.float(), ref.float(), rtol=1e-3, atol=0)
 
 
-def test_backend_selection():
+def test_backend_selection(monkeypatch):
+    monkeypatch.delenv('LFN2_CORRELATION_BACKEND', raising=False)
     assert corr_mod.get_backend() == 'cuda_emulated'
     assert corr_mod._has_kernel('cpu', library='lfn2_emu')
     with use_backend('reference'), warnings.catch_warnings():
