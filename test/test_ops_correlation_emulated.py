@@ -235,7 +235,6 @@ def test_opcheck():
                           test_utils=('test_schema', 'test_faketensor', 'test_aot_dispatch_dynamic'))
 
 
-@pytest.mark.slow
 def test_model_same_with_emulated_kernels_and_reference():
     from lfn2_ros.model import build_liteflownet2
 
