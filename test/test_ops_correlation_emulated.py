@@ -127,8 +127,34 @@ def test_warp_mask_at_the_border():
     flow[0, 0, 0, 1], flow[0, 0, 0, 2], flow[0, 0, 0, 3] = -1.0, -2.00005, -3.0002
     flow[0, 0, 1, 4], flow[0, 0, 2, 4], flow[0, 1, 3, 2], flow[0, 0, 2, 2] = 0.00005, 0.3, 0.5, 0.25
     out = correlation(torch.ones_like(x), x, flow, max_displacement=0, negative_slope=1.0)
-    torch.testing.assert_close(out, warp(x, flow), atol=1e-6, rtol=0)
+    torch.testing.assert_close(out, warp(x, flow), atol=0, rtol=2e-6)
     assert torch.count_nonzero(out == 0) == 3
+
+
+def _threshold_case():
+    """A sample 9.7e-5 px left of the image (in-image weight ~0.9999, the mask threshold) on which torch's CPU
+    and CUDA grid_sample unnormalisations round to opposite sides: valid on the CPU, masked on a GPU."""
+    w = 113
+    x = torch.arange(1.0, 1.0 + 2 * w).view(1, 1, 2, w)
+    flow = torch.zeros(1, 2, 2, w)
+    flow[0, 0, 0, 1] = -1.0000967979431152
+    return x, flow
+
+
+def test_kernels_use_the_cuda_unnormalisation():
+    """The emulated CUDA kernels take the GPU's tap arithmetic, not the CPU's (correlation_index.h)."""
+    x, flow = _threshold_case()
+    ones = torch.ones_like(x)
+    emulated = correlation(ones, x, flow, max_displacement=0, negative_slope=1.0)
+    with use_backend('extension'):
+        cpu = correlation(ones, x, flow, max_displacement=0, negative_slope=1.0)
+    ref = warp(x, flow)  # torch's CPU grid_sample
+    assert ref[0, 0, 0, 1] != 0 and cpu[0, 0, 0, 1] != 0
+    assert emulated[0, 0, 0, 1] == 0
+    others = torch.ones_like(ref, dtype=torch.bool)
+    others[0, 0, 0, 1] = False
+    # Elsewhere the two roundings of the coordinate differ by an ulp at most: values agree to float precision.
+    torch.testing.assert_close(emulated[others], ref[others], atol=0, rtol=2e-6)
 
 
 @pytest.mark.parametrize('hw', [(1, 7), (6, 1), (1, 1)], ids=['1x7', '6x1', '1x1'])
@@ -282,3 +308,13 @@ def test_cuda_kernels_match_their_emulation(dtype):
                                                         md, s, d, 0.1)
         for a, b in zip(grads_gpu, grads, strict=True):
             torch.testing.assert_close(a.cpu(), b, atol=20 * atol, rtol=1e-2)
+
+
+@pytest.mark.skipif(not _cuda_ready(), reason='needs a GPU and the CUDA build of the extension')
+def test_cuda_kernels_mask_like_torch_cuda_grid_sample():
+    """On a GPU, the CUDA kernels and torch's CUDA grid_sample mask the threshold sample alike."""
+    x, flow = _threshold_case()
+    x, flow = x.cuda(), flow.cuda()
+    out = torch.ops.lfn2.correlation(torch.ones_like(x), x, flow, 0, 1, 1, 1.0)
+    torch.testing.assert_close(out, warp(x, flow), atol=0, rtol=2e-6)
+    assert out[0, 0, 0, 1] == 0
