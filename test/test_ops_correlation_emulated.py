@@ -21,7 +21,7 @@ from lfn2_ros.ops.reference import correlation_reference
 corr_mod = importlib.import_module('lfn2_ros.ops.correlation')
 torch.set_num_threads(1)
 
-# The four LiteFlowNet2 levels (spec 4.2): (C, max_displacement, stride, dilation_patch).
+# The four LiteFlowNet2 levels (docs/model.md#decoder-levels): (C, max_displacement, stride, dilation_patch).
 LEVELS = {
     'level6': (192, 3, 1, 1),
     'level5': (128, 3, 1, 1),
