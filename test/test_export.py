@@ -12,6 +12,7 @@ from lfn2_ros.inference import FlowEstimator
 SIZE = (64, 128)  # a multiple of 64: the estimator runs the network at this size without resizing
 
 
+# The export itself takes about a minute (torch.onnx's dynamo exporter): the tests using it are slow ones.
 @pytest.fixture(scope='module')
 def exported(tmp_path_factory):
     # Optional packages are checked here, not at module level, so a missing one skips these tests only.
@@ -31,6 +32,7 @@ def test_onnx_flow_equals_pytorch(exported):
     assert scale > 0 and diff <= 1e-4 * max(1.0, scale)
 
 
+@pytest.mark.slow
 def test_graph_is_self_contained_and_documented(exported):
     import onnx
 
@@ -45,6 +47,7 @@ def test_graph_is_self_contained_and_documented(exported):
     assert inputs == {'img1': [2, 3, *SIZE], 'img2': [2, 3, *SIZE]}
 
 
+@pytest.mark.slow
 def test_estimator_flow_is_the_graph_flow_at_network_size(exported):
     """FlowEstimator on uint8 frames at the network size == the graph on frames / 255."""
     import onnxruntime as ort

@@ -101,7 +101,7 @@ def test_stale_torch_lock_of_a_killed_build_is_removed_with_a_log_line(monkeypat
     monkeypatch.setenv('TORCH_EXTENSIONS_DIR', str(tmp_path))
     calls = []
     monkeypatch.setattr(cpp_extension, 'load', _fake_torch_load(calls))
-    name = f'lfn2_ops_cpu_{_build.sources_hash()[:16]}'
+    name = _build.production_library_name()
     directory = tmp_path / name
     # A builder that took our lock and torch's, then was killed: the kernel drops the flock, the file stays.
     holder = subprocess.Popen([sys.executable, '-c', textwrap.dedent(f'''
@@ -131,7 +131,7 @@ def test_live_builder_is_waited_for_with_a_bound(monkeypatch, tmp_path, caplog):
     monkeypatch.setenv('LFN2_BUILD_WAIT_S', '1')
     calls = []
     monkeypatch.setattr(cpp_extension, 'load', _fake_torch_load(calls))
-    directory = tmp_path / f'lfn2_ops_cpu_{_build.sources_hash()[:16]}'
+    directory = tmp_path / _build.production_library_name()
     directory.mkdir()
     fd = os.open(directory / '.lfn2_build.lock', os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)  # another process's lock is per open file: this one counts as "another"
@@ -166,7 +166,7 @@ def test_real_build_killed_mid_compile_does_not_hang_the_next_one(tmp_path):
     log = (tmp_path / 'first.log').open('w')
     first = subprocess.Popen([sys.executable, '-c', code], env=env, cwd=REPO, stdout=log, stderr=log,
                              start_new_session=True)
-    directory = tmp_path / f'lfn2_ops_cpu_{_build.sources_hash()[:16]}'
+    directory = tmp_path / _build.production_library_name()
     # Generous: on a loaded 2-core machine importing torch alone can take tens of seconds.
     deadline = time.monotonic() + 600
     while not (directory / 'lock').exists() and time.monotonic() < deadline and first.poll() is None:

@@ -257,8 +257,67 @@ def _remove_stale_torch_lock(directory: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
+def jit_library_name(prefix: str, sources_: list[str], *, cflags: list[str], ldflags: list[str],
+                     with_cuda: bool = False, cuda_cflags: Optional[list[str]] = None) -> str:
+    """``<prefix>_<16 hex digits>``, hashing every csrc source, the torch version and these arguments."""
+    digest = sources_hash()
+    if digest is None:
+        raise FileNotFoundError(f'no extension sources in {CSRC}')
+    key = f'{digest}\n{sorted(sources_)}\n{cflags}\n{ldflags}\n{with_cuda}\n{cuda_cflags}'
+    return f'{prefix}_{hashlib.sha256(key.encode()).hexdigest()[:16]}'
+
+
+def production_library_name(with_cuda: bool = False) -> str:
+    """The JIT name of the production library (what :func:`build` loads)."""
+    return jit_library_name(f'lfn2_ops_{"cuda" if with_cuda else "cpu"}', sources(with_cuda),
+                            cflags=cxx_flags(), ldflags=LD_FLAGS, with_cuda=with_cuda, cuda_cflags=NVCC_FLAGS)
+
+
+def jit_load(prefix: str, sources_: list[str], *, cflags: list[str], ldflags: list[str],
+             with_cuda: bool = False, cuda_cflags: Optional[list[str]] = None, verbose: bool = False) -> str:
+    """JIT-build (or reuse) a library of ``csrc/`` sources in a hash-named directory, under the build lock.
+
+    Args:
+        prefix: the library's name without the hash, e.g. ``lfn2_ops_cpu``.
+        sources_: its source files.
+        cflags: host compiler flags (torch adds the C++ standard).
+        ldflags: linker flags.
+        with_cuda: compile ``.cu`` sources with nvcc.
+        cuda_cflags: nvcc flags.
+        verbose: print the compiler commands.
+
+    Returns:
+        The library name, ``<prefix>_<16 hex digits>``: a hash of every csrc source, these flags and torch.
+
+    Raises:
+        TimeoutError: another process kept compiling for longer than ``LFN2_BUILD_WAIT_S`` (default 900 s).
+        Exception: whatever the compiler or the loader raised.
+
+    """
+    from torch.utils import cpp_extension
+
+    name = jit_library_name(prefix, sources_, cflags=cflags, ldflags=ldflags, with_cuda=with_cuda,
+                            cuda_cflags=cuda_cflags)
+    directory = jit_build_directory(name)
+    fd = _acquire_build_lock(directory, float(os.environ.get('LFN2_BUILD_WAIT_S', '900')))
+    try:
+        _remove_stale_torch_lock(directory)
+        if not (directory / f'{name}.so').exists():
+            log.warning('lfn2 extension: compiling %s into %s (1-2 min on a 2-core CPU; colcon build or pip '
+                        'install compile the production kernels once, ahead of time)', prefix, directory)
+        _set_status('compiling', f'compiling the correlation extension into {directory}')
+        os.environ.setdefault('MAX_JOBS', '1')
+        kwargs = {'extra_cuda_cflags': cuda_cflags} if with_cuda and cuda_cflags else {}
+        cpp_extension.load(name=name, sources=sources_, extra_cflags=cflags, extra_ldflags=ldflags,
+                           extra_include_paths=[str(CSRC)], build_directory=str(directory),
+                           with_cuda=with_cuda, is_python_module=False, verbose=verbose, **kwargs)
+    finally:
+        os.close(fd)
+    return name
+
+
 def build(verbose: bool = False, with_cuda: Optional[bool] = None) -> str:
-    """JIT-build (or reuse the build with the same sources hash of) the extension and load it into torch.ops.
+    """JIT-build (or reuse the build with the same hash of) the production extension into torch.ops.lfn2.
 
     Args:
         verbose: print the compiler commands.
@@ -276,11 +335,6 @@ def build(verbose: bool = False, with_cuda: Optional[bool] = None) -> str:
 
     if with_cuda is None:
         with_cuda = want_cuda()[0]
-    digest = sources_hash()
-    if digest is None:
-        raise FileNotFoundError(f'no extension sources in {CSRC}')
-    name = f'lfn2_ops_{"cuda" if with_cuda else "cpu"}_{digest[:16]}'
-    kwargs = {}
     if with_cuda:
         home = find_cuda_home()
         if home is None:
@@ -288,23 +342,8 @@ def build(verbose: bool = False, with_cuda: Optional[bool] = None) -> str:
         # cpp_extension reads its module-level CUDA_HOME (guessed at import time, possibly wrong: see above).
         cpp_extension.CUDA_HOME = home
         os.environ.setdefault('CUDA_HOME', home)
-        kwargs['extra_cuda_cflags'] = NVCC_FLAGS
-    directory = jit_build_directory(name)
-    fd = _acquire_build_lock(directory, float(os.environ.get('LFN2_BUILD_WAIT_S', '900')))
-    try:
-        _remove_stale_torch_lock(directory)
-        if not (directory / f'{name}.so').exists():
-            log.warning('lfn2 extension: compiling the correlation kernels into %s (1-2 min on a 2-core CPU; '
-                        'colcon build or pip install compile them once, ahead of time)', directory)
-        _set_status('compiling', f'compiling the correlation extension into {directory}')
-        os.environ.setdefault('MAX_JOBS', '1')
-        cpp_extension.load(name=name, sources=sources(with_cuda), extra_cflags=cxx_flags(),
-                           extra_ldflags=LD_FLAGS, extra_include_paths=[str(CSRC)],
-                           build_directory=str(directory), with_cuda=with_cuda, is_python_module=False,
-                           verbose=verbose, **kwargs)
-    finally:
-        os.close(fd)
-    return name
+    return jit_load(f'lfn2_ops_{"cuda" if with_cuda else "cpu"}', sources(with_cuda), cflags=cxx_flags(),
+                    ldflags=LD_FLAGS, with_cuda=with_cuda, cuda_cflags=NVCC_FLAGS, verbose=verbose)
 
 
 def _import_module_file(library: Path) -> None:

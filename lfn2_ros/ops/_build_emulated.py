@@ -19,7 +19,7 @@ import subprocess
 import threading
 from typing import Optional
 
-from lfn2_ros.ops._build import CSRC, cxx_flags
+from lfn2_ros.ops._build import CSRC, cxx_flags, jit_load
 
 _lock = threading.Lock()
 _state: dict[bool, tuple[bool, str]] = {}
@@ -39,7 +39,7 @@ def _flags(asan: bool) -> list[str]:
 
 
 def library_name(asan: bool = False) -> str:
-    """Name of the JIT extension (its directory under $TORCH_EXTENSIONS_DIR)."""
+    """Name of the JIT extension without its hash (its directory under $TORCH_EXTENSIONS_DIR adds one)."""
     return 'lfn2_ops_cuda_emulated_asan' if asan else 'lfn2_ops_cuda_emulated'
 
 
@@ -57,21 +57,9 @@ def build(asan: bool = False, verbose: bool = False) -> str:
         Exception: whatever the compiler or the loader raised.
 
     """
-    from torch.utils import cpp_extension
-
-    os.environ.setdefault('MAX_JOBS', '1')
-    name = library_name(asan)
-    cpp_extension.load(
-        name=name,
-        sources=[str(s) for s in SOURCES],
-        extra_cflags=_flags(asan),
-        extra_ldflags=['-pthread'] + (['-fsanitize=address'] if asan else []),
-        extra_include_paths=[str(CSRC)],
-        with_cuda=False,
-        is_python_module=False,
-        verbose=verbose,
-    )
-    return name
+    # The same hash-named directories and build lock as the production library (docs/extension.md#building).
+    return jit_load(library_name(asan), [str(s) for s in SOURCES], cflags=_flags(asan),
+                    ldflags=['-pthread'] + (['-fsanitize=address'] if asan else []), verbose=verbose)
 
 
 def load(asan: bool = False) -> tuple[bool, str]:
