@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from lfn2_ros.inference import FlowEstimator
 from lfn2_ros.model import LiteFlowNet2
 from lfn2_ros.ops.correlation import use_backend
+from lfn2_ros.processing import check_input_size, end_level_flow_px
 
 __all__ = ['FlowNetwork', 'export_onnx', 'check_onnx', 'main']
 
@@ -58,8 +59,7 @@ class FlowNetwork(nn.Module):
     def forward(self, img1: torch.Tensor, img2: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) BGR in [0, 1] twice -> (B, 2, H, W) flow, px of the input (img1 -> img2)."""
         preds = self.model.decode(self.model.extract_features(img1), self.model.extract_features(img2))
-        flow = preds[f'level{self.end_level}']
-        return F.interpolate(flow, size=img1.shape[-2:], mode='bilinear', align_corners=False) * self.flow_div
+        return end_level_flow_px(preds, self.end_level, self.flow_div, img1.shape[-2:])
 
 
 def _example_pair(height: int, width: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,7 +92,7 @@ def export_onnx(estimator: FlowEstimator, path: str | os.PathLike, size: tuple[i
     """
     if estimator.device.type != 'cpu' or estimator.dtype != torch.float32:
         raise ValueError(f'export from a float32 CPU estimator, got {estimator.dtype} on {estimator.device}')
-    estimator._check_supported(size)
+    check_input_size(size[0], size[1], estimator.variant.end_level, estimator.model_name)
     network = FlowNetwork(estimator.model).eval()
     img1, img2 = _example_pair(*size, batch)
     with use_backend('reference'), torch.no_grad():
