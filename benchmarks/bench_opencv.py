@@ -20,8 +20,9 @@ import time
 import cv2
 import numpy as np
 
-from lfn2_ros.metrics import endpoint_error_map
-from lfn2_ros.synthetic_pairs import load_photo, smooth_flow, warp_photo_pair
+from lfn2_ros.evaluation.accuracy import endpoint_error_map
+from lfn2_ros.evaluation.synthetic_pairs import smooth_flow, warp_photo_pair
+from lfn2_ros.io.photos import load_photo
 
 PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket')
 MARGIN_PX = 32

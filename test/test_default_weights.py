@@ -61,7 +61,7 @@ def test_heldout_epe_far_below_zero_flow(estimator):
 
 @pytest.mark.parametrize('dx, dy', [(5, -3), (-4, 6)])
 def test_integer_translation_of_a_real_photo(estimator, dx, dy):
-    from lfn2_ros.synthetic_pairs import load_photo
+    from lfn2_ros.io.photos import load_photo
 
     photo = load_photo('coffee')  # not a training texture
     h, w, y, x = 320, 448, 40, 76

@@ -140,10 +140,10 @@ def test_cli_bad_arguments(tmp_path, capsys, argv, message):
 
 
 def test_finetune_on_dataset_directory(tmp_path):
-    pytest.importorskip('lfn2_ros.datasets')
+    pytest.importorskip('lfn2_ros.io.datasets')
     import cv2
 
-    from lfn2_ros import flow_io
+    from lfn2_ros.io import flow_files
     from lfn2_ros.training.data import make_pair
 
     data = tmp_path / 'chairs'
@@ -152,7 +152,7 @@ def test_finetune_on_dataset_directory(tmp_path):
         pair = make_pair(0, i, 80, 112)
         cv2.imwrite(str(data / f'{i + 1:05d}_img1.ppm'), pair.img1)
         cv2.imwrite(str(data / f'{i + 1:05d}_img2.ppm'), pair.img2)
-        flow_io.write_flo(data / f'{i + 1:05d}_flow.flo', pair.flow)
+        flow_files.write_flo(data / f'{i + 1:05d}_flow.flo', pair.flow)
     init = tmp_path / 'init'
     run_training(_cfg(init, [StageConfig('pre_M6S6', 1, 1e-4, CROP, 1)], val_count=0))
     out = tmp_path / 'ft'

@@ -28,10 +28,10 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 
 from lfn2_msgs.msg import OpticalFlow, OpticalFlowSummary
+from lfn2_ros.evaluation.visualize import flow_to_color
 from lfn2_ros.node.conversions import image_to_bgr8, time_to_ns
 from lfn2_ros.node.flow_node import FlowNode, StartupError
 from lfn2_ros.node.synthetic_camera import SyntheticCamera
-from lfn2_ros.visualize import flow_to_color
 
 __all__ = ['main']
 

@@ -23,7 +23,8 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import SetBool, Trigger
 
 from lfn2_msgs.msg import OpticalFlow, OpticalFlowSummary
-from lfn2_ros.metrics import fb_confidence, flow_stats
+from lfn2_ros.evaluation.consistency import fb_confidence
+from lfn2_ros.evaluation.stats import flow_stats
 from lfn2_ros.node import conversions as conv
 from lfn2_ros.node.pairing import Frame, FramePairer, FramePeriod, LatestSlot
 from lfn2_ros.node.parameters import declare_parameters, validate_parameters, validate_values
@@ -283,7 +284,7 @@ class FlowNode(Node):
         self._flow_pub.publish(msg)
         self._plain_pub.publish(msg.flow)
         if self._params['publish_visualization'] and self._vis_pub.get_subscription_count() > 0:
-            from lfn2_ros.visualize import flow_to_color
+            from lfn2_ros.evaluation.visualize import flow_to_color
 
             self._vis_pub.publish(conv.array_to_image(flow_to_color(flow), frame.header))
         latency_s = (self.get_clock().now().nanoseconds - frame.stamp_ns) / 1e9

@@ -261,7 +261,7 @@ class _DatasetBatches:
     """Random crops (with horizontal flips) of a dataset directory; deterministic per (seed, index)."""
 
     def __init__(self, root: Path, splits: Optional[Sequence[str]], crop: tuple[int, int], seed: int) -> None:
-        from lfn2_ros import datasets  # imported here: only dataset-directory training needs it
+        from lfn2_ros.io import datasets  # imported here: only dataset-directory training needs it
 
         self._datasets = datasets
         self.refs = datasets.list_samples(root, splits)
