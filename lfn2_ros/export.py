@@ -34,6 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lfn2_ros.cli_args import parse_size
 from lfn2_ros.inference import FlowEstimator
 from lfn2_ros.model import LiteFlowNet2
 from lfn2_ros.ops.correlation import use_backend
@@ -131,14 +132,6 @@ def check_onnx(network: FlowNetwork, path: str | os.PathLike, size: tuple[int, i
     return float(np.abs(actual - expected).max()), float(np.abs(expected).max())
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'size must be HxW, e.g. 320x448, got {text!r}') from None
-    return height, width
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog='python -m lfn2_ros.export', description=__doc__.split('\n\n')[0])
@@ -149,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument('--random-weights', action='store_true', help='untrained network (for testing)')
     parser.add_argument('--variant', default='auto', help='mmflow config name or alias (default: from the '
                         'checkpoint)')
-    parser.add_argument('--size', type=_size, default=(320, 448),
+    parser.add_argument('--size', type=parse_size, default=(320, 448),
                         help='network input HxW px (default 320x448)')
     parser.add_argument('--batch', type=int, default=1)
     parser.add_argument('--no-check', action='store_true', help='skip the onnxruntime comparison')

@@ -23,6 +23,17 @@ def test_package_xml_validates(manifest):
     assert package.package_format == 3
 
 
+def test_version_has_one_source():
+    from catkin_pkg.package import parse_package
+
+    import lfn2_ros
+
+    # package.xml must spell the version out (REP 149); it has to agree with lfn2_ros/_version.py.
+    assert parse_package(str(REPO / 'package.xml')).version == lfn2_ros.__version__
+    setup_text = (REPO / 'setup.py').read_text()
+    assert 'version=_version()' in setup_text and re.search(r"version=['\"]", setup_text) is None
+
+
 def test_ruff_clean():
     ruff = shutil.which('ruff') or str(pathlib.Path(sys.executable).with_name('ruff'))
     result = subprocess.run([ruff, 'check', str(REPO)], capture_output=True, text=True, cwd=REPO)
