@@ -25,10 +25,10 @@ def test_endpoint_error_map_is_euclidean():
         accuracy.endpoint_error_map(pred, np.zeros((1, 2, 2)))
 
 
-def test_gt_metrics_hand_computed():
+def test_pair_accuracy_hand_computed():
     pred, gt = _crafted()
-    out = accuracy.gt_metrics(pred, gt)
-    a = out['all']
+    out = accuracy.pair_accuracy(pred, gt)
+    a = out.all.summary()
     assert a['pixels'] == 6
     assert a['epe'] == pytest.approx(17.0 / 6.0)
     # Fl: EPE > 3 and > 5 % of |gt| = 0.2 -> 3.5 and 10.
@@ -36,13 +36,13 @@ def test_gt_metrics_hand_computed():
     assert a['outlier_1px_pct'] == pytest.approx(100.0 * 3 / 6)
     assert a['outlier_3px_pct'] == pytest.approx(100.0 * 2 / 6)
     assert a['outlier_5px_pct'] == pytest.approx(100.0 * 1 / 6)
-    assert out['noc'] is None
+    assert out.noc is None
 
 
 def test_fl_needs_both_absolute_and_relative_error():
     gt = np.array([[[100.0, 0.0], [1.0, 0.0]]], np.float32)  # |gt| = 100 and 1
     pred = gt + np.array([[[4.0, 0.0], [4.0, 0.0]]], np.float32)  # EPE 4 at both
-    a = accuracy.gt_metrics(pred, gt)['all']
+    a = accuracy.pair_accuracy(pred, gt).all.summary()
     # 4 > 3 px at both, but 4 < 5 % of 100: only the second pixel is an Fl outlier.
     assert a['fl_pct'] == pytest.approx(50.0)
     assert a['outlier_3px_pct'] == pytest.approx(100.0)
@@ -53,14 +53,14 @@ def test_valid_and_noc_masks():
     valid = np.ones((2, 3), bool)
     valid[1, 1] = False  # drop the 10 px error
     noc = np.array([[True, True, False], [True, True, True]])
-    out = accuracy.gt_metrics(pred, gt, valid, noc)
-    assert out['all']['epe'] == pytest.approx(7.0 / 5.0)
+    out = accuracy.pair_accuracy(pred, gt, valid, noc)
+    assert out.all.summary()['epe'] == pytest.approx(7.0 / 5.0)
     # noc & valid = errors 0, 1, 3.5, 0
-    assert out['noc']['epe'] == pytest.approx(4.5 / 4.0)
-    assert out['noc']['pixels'] == 4
+    assert out.noc.summary()['epe'] == pytest.approx(4.5 / 4.0)
+    assert out.noc.pixels == 4
     nan_gt = gt.copy()
     nan_gt[0, 0] = np.nan  # non-finite ground truth is never counted
-    assert accuracy.gt_metrics(pred, nan_gt)['all']['pixels'] == 5
+    assert accuracy.pair_accuracy(pred, nan_gt).all.pixels == 5
 
 
 def test_photometric_error_of_exact_shift_is_zero():

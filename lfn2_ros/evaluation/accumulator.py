@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lfn2_ros.evaluation.accuracy import OUTLIER_THRESHOLDS_PX, GtCounts, endpoint_error_map, gt_counts
+from lfn2_ros.evaluation.accuracy import OUTLIER_THRESHOLDS_PX, GtCounts, pair_accuracy
 from lfn2_ros.evaluation.consistency import FB_ALPHA1, FB_ALPHA2, fb_consistency_mask, photometric_error_map
 from lfn2_ros.evaluation.stats import Histogram, flow_magnitude, flow_magnitude_stats, runtime_stats
 
@@ -124,23 +124,19 @@ class MetricAccumulator:
         """Add the ground-truth counts; returns the row's accuracy values and the (H, W) EPE map."""
         if gt.shape != flow.shape:
             raise ValueError(f'ground truth has shape {gt.shape}, prediction {flow.shape}')
-        epe = endpoint_error_map(flow, gt)
-        finite_gt = np.isfinite(gt).all(axis=2)
-        valid_m = finite_gt if valid is None else (np.asarray(valid, dtype=bool) & finite_gt)
-        c_all = gt_counts(epe, gt, valid_m)
-        self.gt_all.add(c_all)
-        self.epe_hist.add(epe[valid_m])
+        pair = pair_accuracy(flow, gt, valid, noc)
+        self.gt_all.add(pair.all)
+        self.epe_hist.add(pair.epe[pair.valid])
         self.pairs_with_gt += 1
-        s_all = c_all.summary()
+        s_all = pair.all.summary()
         row: Row = {'epe_all': s_all['epe'], 'fl_all_pct': s_all['fl_pct'], 'epe_noc': None}
         for t in OUTLIER_THRESHOLDS_PX:
             row[f'outlier_{t:g}px_pct'] = s_all[f'outlier_{t:g}px_pct']
-        if noc is not None:
+        if pair.noc is not None:
             self.has_noc = True
-            c_noc = gt_counts(epe, gt, np.asarray(noc, dtype=bool) & valid_m)
-            self.gt_noc.add(c_noc)
-            row['epe_noc'] = c_noc.summary()['epe']
-        return row, np.where(valid_m, epe, np.nan)
+            self.gt_noc.add(pair.noc)
+            row['epe_noc'] = pair.noc.summary()['epe']
+        return row, np.where(pair.valid, pair.epe, np.nan)
 
     def _add_photometric(self, image1: np.ndarray, image2: np.ndarray,
                          flow: np.ndarray) -> tuple[Row, np.ndarray]:

@@ -30,8 +30,9 @@ __all__ = [
     'GtCounts',
     'endpoint_error_map',
     'gt_counts',
-    'gt_metrics',
+    'PairAccuracy',
     'mean_endpoint_error',
+    'pair_accuracy',
 ]
 
 FL_ABS_THRESH_PX = 3.0
@@ -151,10 +152,28 @@ def gt_counts(epe: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> GtCounts:
     )
 
 
-def gt_metrics(
+@dataclass
+class PairAccuracy:
+    """The ground-truth metrics of one pair.
+
+    Attributes:
+        epe: (H, W) float64 end-point error, px.
+        valid: (H, W) bool, the counted pixels: valid and finite ground truth ("all").
+        all: counts over ``valid``.
+        noc: counts over the non-occluded valid pixels, or None when occlusion is unknown.
+
+    """
+
+    epe: np.ndarray
+    valid: np.ndarray
+    all: GtCounts
+    noc: GtCounts | None
+
+
+def pair_accuracy(
     pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None, noc: np.ndarray | None = None
-) -> dict[str, dict[str, float | int | None] | None]:
-    """EPE, Fl-all and n-px outlier rates of one pair, over all valid and non-occluded pixels.
+) -> PairAccuracy:
+    """EPE, Fl-all and n-px outlier counts of one pair, over all valid and non-occluded pixels.
 
     Args:
         pred: (H, W, 2) predicted flow, px.
@@ -163,7 +182,7 @@ def gt_metrics(
         noc: optional (H, W) bool, valid and non-occluded pixels ("noc"); None when unknown.
 
     Returns:
-        ``{'all': summary, 'noc': summary or None}``, each summary as :meth:`GtCounts.summary`.
+        The EPE map, the counted mask and the counts (:meth:`GtCounts.summary` gives the metrics).
 
     Raises:
         ValueError: shapes do not match.
@@ -172,9 +191,5 @@ def gt_metrics(
     epe = endpoint_error_map(pred, gt)
     finite_gt = np.isfinite(np.asarray(gt)).all(axis=2)
     valid = finite_gt if valid is None else as_mask(valid, epe.shape, 'valid') & finite_gt
-    result: dict[str, dict[str, float | int | None] | None] = {'all': gt_counts(epe, gt, valid).summary()}
-    if noc is None:
-        result['noc'] = None
-    else:
-        result['noc'] = gt_counts(epe, gt, as_mask(noc, epe.shape, 'noc') & valid).summary()
-    return result
+    noc_counts = None if noc is None else gt_counts(epe, gt, as_mask(noc, epe.shape, 'noc') & valid)
+    return PairAccuracy(epe, valid, gt_counts(epe, gt, valid), noc_counts)
