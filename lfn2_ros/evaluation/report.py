@@ -68,6 +68,20 @@ def _runtime_table(runtime: Mapping) -> str:
     return f'<table>{cells}</table>'
 
 
+def _finish(plt: object, fig: object, ax: object, xlabel: str, ylabel: str, title: str, *,
+            legend: bool = True) -> str:
+    """Label one plot, render it as a PNG data URI and free the figure."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if legend:
+        ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    uri = _png(fig)
+    plt.close(fig)
+    return uri
+
+
 def _per_pair_figure(plt: object, rows: Sequence[Mapping], key: str, label: str, has_gt: bool) -> str:
     """The error of each pair against its index (with the zero-flow baseline without ground truth)."""
     fig, ax = plt.subplots(figsize=(9, 3))
@@ -78,14 +92,7 @@ def _per_pair_figure(plt: object, rows: Sequence[Mapping], key: str, label: str,
         sel = [r for r in rows if r.get('photometric_l1_zero_flow') is not None]
         ax.plot([r['index'] for r in sel], [r['photometric_l1_zero_flow'] for r in sel], ':', lw=0.8,
                 color='gray', label='zero flow (baseline)')
-    ax.set_xlabel('pair')
-    ax.set_ylabel(label)
-    ax.set_title(f'{label} per pair')
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    uri = _png(fig)
-    plt.close(fig)
-    return uri
+    return _finish(plt, fig, ax, 'pair', label, f'{label} per pair')
 
 
 def _histogram_figure(plt: object, accumulators: Mapping[str, MetricAccumulator], label: str,
@@ -97,27 +104,14 @@ def _histogram_figure(plt: object, accumulators: Mapping[str, MetricAccumulator]
         if hist.total:
             edges, counts = hist.edges_counts()
             ax.stairs(counts / max(hist.total, 1), edges, label=split)
-    ax.set_xlabel(label)
-    ax.set_ylabel('fraction of pixels')
-    ax.set_title(f'{label} histogram (all evaluated pixels)')
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    uri = _png(fig)
-    plt.close(fig)
-    return uri
+    return _finish(plt, fig, ax, label, 'fraction of pixels', f'{label} histogram (all evaluated pixels)')
 
 
 def _runtime_figure(plt: object, times: Sequence[float]) -> str:
     """The inference time of each pair."""
     fig, ax = plt.subplots(figsize=(9, 2.5))
     ax.plot(times, '.-', ms=3, lw=0.8)
-    ax.set_xlabel('pair')
-    ax.set_ylabel('ms')
-    ax.set_title('inference time per pair')
-    ax.grid(alpha=0.3)
-    uri = _png(fig)
-    plt.close(fig)
-    return uri
+    return _finish(plt, fig, ax, 'pair', 'ms', 'inference time per pair', legend=False)
 
 
 def _strip_html(plt: object, strip: Sequence[Mapping]) -> str:
