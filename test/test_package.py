@@ -50,6 +50,16 @@ def test_only_node_package_imports_ros():
     assert not offenders, offenders
 
 
+def test_io_and_evaluation_do_not_import_torch():
+    torch_import = re.compile(r'^\s*(?:from|import)\s+(torch|lfn2_ros\.(?:model|ops|inference|training))\b',
+                              re.MULTILINE)
+    offenders = []
+    for package in ('io', 'evaluation'):
+        for path in (REPO / 'lfn2_ros' / package).rglob('*.py'):
+            offenders += [f'{path.relative_to(REPO)}: {m}' for m in torch_import.findall(path.read_text())]
+    assert not offenders, offenders
+
+
 # Import name -> rosdep key, for the imports whose key differs from the module name.
 ROSDEP_KEYS = {
     'torch': 'python3-torch', 'numpy': 'python3-numpy', 'cv2': 'python3-opencv', 'yaml': 'python3-yaml',
