@@ -108,9 +108,9 @@ setup(
         (f'share/{PACKAGE}/weights', glob(f'{PACKAGE}/weights/*.pth')),
     ],
     install_requires=['setuptools'],
-    # colcon runs pytest (not unittest) when pytest is the package's test dependency.
+    # colcon runs pytest (not unittest) when pytest is the package's test dependency (the `test` extra;
+    # setuptools no longer knows tests_require).
     extras_require={'test': ['pytest']},
-    tests_require=['pytest'],
     zip_safe=False,
     maintainer='lfn2_ros maintainers',
     maintainer_email='maintainers@lfn2-ros.dev',

@@ -108,6 +108,7 @@ def _run(args: argparse.Namespace) -> _Run:
         Parameter('weights', value=args.weights), Parameter('device', value='cpu'),
         Parameter('num_threads', value=args.threads), Parameter('publish_visualization', value=False),
         Parameter('input_qos', value=args.input_qos)])
+    flow.autostart()
     probe = _Probe()
     frames = int(args.seconds * args.rate)
     camera_params = {'rate': args.rate, 'width': args.width, 'height': args.height, 'num_frames': frames}

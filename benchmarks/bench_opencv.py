@@ -3,7 +3,7 @@
 """Classical baselines a user might pick instead of lfn2_ros: OpenCV DIS and Farneback.
 
 Frames: scikit-image's bundled photos (no download) warped by a smooth known motion
-(lfn2_ros.synthetic_pairs), so every method is scored against exact ground truth on the same
+(lfn2_ros.evaluation.synthetic_pairs), so every method is scored against exact ground truth on the same
 frames. Time is the median of ``--repeats`` calls after one warm-up, one OpenCV thread; EPE is
 averaged over the photos. LiteFlowNet2 rows are added for the embedded default weights when they
 are shipped (and for ``--weights``), measured in the same run.

@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Launch flow_node: ``ros2 launch lfn2_ros flow.launch.py camera:=/front/image_raw weights:=/path/w.pth``.
 
-Defaults come from ``params_file`` (share/lfn2_ros/config/flow.yaml); every other argument is an
-override that is applied only when given, so no default is restated here.
+Every parameter is an argument whose default is the real one (``--show-args`` prints it); values come
+from ``params_file`` (share/lfn2_ros/config/flow.yaml) unless an argument gives another value. A bad
+value stops the launch with an error that names the argument. Colour and pseudo-terminal output only
+when the launch itself runs on a terminal.
 """
 
 import os
@@ -14,39 +16,40 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-from rcl_interfaces.msg import ParameterType
 
+from lfn2_ros.node.launch_args import default_text, launch_overrides, log_settings
 from lfn2_ros.node.parameters import PARAMETERS
 
 
 def _flow_node(context, *args, **kwargs):
-    overrides = {}
-    for spec in PARAMETERS:
-        text = LaunchConfiguration(spec.name).perform(context)
-        if text != '':
-            # Strings stay strings (a path of digits is still a path); others parse as YAML values,
-            # and doubles accept integers (max_rate:=5).
-            value = text if spec.type == ParameterType.PARAMETER_STRING else yaml.safe_load(text)
-            overrides[spec.name] = float(value) if spec.type == ParameterType.PARAMETER_DOUBLE else value
-    use_sim_time = yaml.safe_load(LaunchConfiguration('use_sim_time').perform(context))
+    texts = {spec.name: LaunchConfiguration(spec.name).perform(context) for spec in PARAMETERS}
+    overrides = launch_overrides(texts)  # raises LaunchArgumentError naming the bad argument
+    sim_text = LaunchConfiguration('use_sim_time').perform(context)
+    use_sim_time = yaml.safe_load(sim_text)
+    if not isinstance(use_sim_time, bool):
+        raise ValueError(f'launch argument use_sim_time:={sim_text!r} must be true or false')
+    emulate_tty, env = log_settings()
+    remappings = [] if overrides.get('cameras') else [('image', LaunchConfiguration('camera'))]
     return [Node(
         package='lfn2_ros',
         executable='flow_node',
         name='flow_node',
         namespace=LaunchConfiguration('namespace'),
-        parameters=[LaunchConfiguration('params_file'), overrides, {'use_sim_time': bool(use_sim_time)}],
-        remappings=[('image', LaunchConfiguration('camera'))],
+        parameters=[LaunchConfiguration('params_file'), overrides, {'use_sim_time': use_sim_time}],
+        remappings=remappings,
         output='screen',
-        emulate_tty=True,
+        emulate_tty=emulate_tty,
+        additional_env=env,
     )]
 
 
 def generate_launch_description():
-    """Arguments: camera, namespace, params_file, use_sim_time, and one override per parameter."""
+    """Arguments: camera, namespace, params_file, use_sim_time, and one per parameter."""
     share = get_package_share_directory('lfn2_ros')
     arguments = [
         DeclareLaunchArgument('camera', default_value='image_raw',
-                              description='input image topic (remap of the node input "image")'),
+                              description='input image topic (remap of the node input "image"; '
+                                          'not used with cameras)'),
         DeclareLaunchArgument('namespace', default_value='',
                               description='namespace of the node and its topics'),
         DeclareLaunchArgument('params_file', default_value=os.path.join(share, 'config', 'flow.yaml'),
@@ -54,8 +57,8 @@ def generate_launch_description():
         DeclareLaunchArgument('use_sim_time', default_value='false', description='use /clock (bag replay)'),
     ]
     arguments += [
-        DeclareLaunchArgument(spec.name, default_value='',
-                              description=f'{spec.description} (empty = value from params_file)')
+        DeclareLaunchArgument(spec.name, default_value=default_text(spec),
+                              description=f'{spec.description} (the default leaves the params_file value)')
         for spec in PARAMETERS
     ]
     return LaunchDescription(arguments + [OpaqueFunction(function=_flow_node)])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 import cv2
@@ -22,6 +22,7 @@ import torch
 
 from lfn2_ros import default_weights, processing
 from lfn2_ros.device_input import DeviceInput
+from lfn2_ros.devices import cpu_has_fast_bf16, parse_dtype, resolve_device
 from lfn2_ros.model import (
     FlowFeatures,
     LiteFlowNet2,
@@ -31,95 +32,11 @@ from lfn2_ros.model import (
     load_checkpoint,
 )
 
-__all__ = [
-    'FlowEstimator',
-    'parse_dtype',
-    'resolve_device',
-]
+__all__ = ['FlowEstimator']
 
 _LOG = logging.getLogger(__name__)
 
 _RANDOM_WEIGHTS_VARIANT = 'pre_M3S3R3'  # the full 4-level architecture (docs/model.md#variants)
-
-_DTYPES = {
-    'float32': torch.float32,
-    'fp32': torch.float32,
-    'float': torch.float32,
-    'float16': torch.float16,
-    'fp16': torch.float16,
-    'half': torch.float16,
-    'bfloat16': torch.bfloat16,
-    'bf16': torch.bfloat16,
-}
-
-
-def parse_dtype(dtype: torch.dtype | str) -> torch.dtype:
-    """Turn a dtype or its name into one of float32, float16, bfloat16.
-
-    Args:
-        dtype: ``torch.float32|float16|bfloat16`` or a name such as ``'float16'``, ``'fp16'``, ``'bf16'``.
-
-    Returns:
-        The torch dtype.
-
-    Raises:
-        ValueError: any other dtype or name.
-
-    """
-    if isinstance(dtype, torch.dtype):
-        if dtype in (torch.float32, torch.float16, torch.bfloat16):
-            return dtype
-    elif isinstance(dtype, str):
-        key = dtype.lower().removeprefix('torch.')
-        if key in _DTYPES:
-            return _DTYPES[key]
-    raise ValueError(f'dtype must be float32, float16 or bfloat16, got {dtype!r}')
-
-
-def resolve_device(device: str | torch.device = 'auto', *, allow_fallback: bool = False) -> torch.device:
-    """Resolve a device request.
-
-    Args:
-        device: ``'auto'`` (CUDA when available, else CPU), ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or a
-            torch.device.
-        allow_fallback: when CUDA is requested but unavailable, log a warning and use the CPU instead of
-            raising.
-
-    Returns:
-        The torch.device to run on.
-
-    Raises:
-        ValueError: an unknown device string, or CUDA requested but absent (without ``allow_fallback``).
-
-    """
-    if isinstance(device, str) and device.strip().lower() == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try:
-        dev = torch.device(device.strip() if isinstance(device, str) else device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from exc
-    if dev.type == 'cpu':
-        return dev
-    if dev.type != 'cuda':
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    index = 0 if dev.index is None else dev.index
-    if index < count:
-        return dev
-    reason = 'CUDA is not available' if count == 0 else f'only {count} CUDA device(s) visible'
-    if allow_fallback:
-        _LOG.warning('device %r requested but %s; falling back to the CPU', str(device), reason)
-        return torch.device('cpu')
-    raise ValueError(f'device {str(device)!r} requested but {reason}; use device="cpu" or "auto"')
-
-
-def _cpu_has_fast_bf16() -> bool:
-    """Whether oneDNN runs bf16 convolutions natively on this CPU (otherwise torch uses slow loops)."""
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
 
 def _as_bgr_uint8(image: np.ndarray, name: str) -> np.ndarray:
     """Validate one input image and return it as (H, W, 3) uint8 BGR."""
@@ -137,6 +54,20 @@ def _as_bgr_uint8(image: np.ndarray, name: str) -> np.ndarray:
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise ValueError(f'{name} must not be empty, got shape {image.shape}')
     return image
+
+
+def _slice_features(feats: FlowFeatures, index: int) -> FlowFeatures:
+    """Batch element ``index`` of ``feats`` (views, batch size 1)."""
+    return FlowFeatures(image=feats.image[index:index + 1],
+                        pyramid={key: value[index:index + 1] for key, value in feats.pyramid.items()})
+
+
+def _cat_features(parts: list[FlowFeatures]) -> FlowFeatures:
+    """Stack single-image features along the batch dimension (no copy for one part)."""
+    if len(parts) == 1:
+        return parts[0]
+    return FlowFeatures(image=torch.cat([p.image for p in parts]),
+                        pyramid={key: torch.cat([p.pyramid[key] for p in parts]) for key in parts[0].pyramid})
 
 
 class FlowEstimator:
@@ -208,7 +139,7 @@ class FlowEstimator:
                 f'dtype float16 needs a CUDA device, got device {self.device}; '
                 'use float32 or bfloat16 on the CPU'
             )
-        if self.dtype == torch.bfloat16 and self.device.type == 'cpu' and not _cpu_has_fast_bf16():
+        if self.dtype == torch.bfloat16 and self.device.type == 'cpu' and not cpu_has_fast_bf16():
             _LOG.warning('bfloat16 requested, but oneDNN has no bf16 kernels for this CPU: the '
                          'convolutions fall back to slow reference code (tens of times slower than float32)')
         self.network_size = self._check_network_size_arg(network_size)
@@ -220,6 +151,7 @@ class FlowEstimator:
         if self.network_size is not None:
             self._check_supported(self.network_size)
         self._prev: tuple[tuple[int, int], FlowFeatures] | None = None
+        self._streams: dict[Hashable, tuple[tuple[int, int], FlowFeatures]] = {}  # push_batch state
         self._input = DeviceInput(self.device, self.dtype, self.memory_format)
 
     # ------------------------------------------------------------------ construction helpers
@@ -303,8 +235,14 @@ class FlowEstimator:
     ) -> np.ndarray:
         net_hw = self.network_input_size(*image_hw)
         preds = self.model.decode(feat1, feat2)
+        return self._image_flows(preds, net_hw, [image_hw])[0]
+
+    def _image_flows(self, preds: dict[str, torch.Tensor], net_hw: tuple[int, int],
+                     image_hws: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+        """Decoded batch -> (H, W, 2) float32 px flow per pair at its image size (docs/model.md#output)."""
         flow = processing.end_level_flow_px(preds, self.variant.end_level, self.variant.flow_div, net_hw)
-        return processing.flow_to_image_size(flow[0].permute(1, 2, 0).cpu().numpy(), image_hw)
+        return [processing.flow_to_image_size(flow[k].permute(1, 2, 0).cpu().numpy(), image_hw)
+                for k, image_hw in enumerate(image_hws)]
 
     @torch.inference_mode()
     def __call__(self, img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
@@ -363,9 +301,66 @@ class FlowEstimator:
         self._prev = (image_hw, feat)
         return flow
 
-    def reset(self) -> None:
-        """Drop the stored frame; the next :meth:`push` starts a new stream and returns None."""
-        self._prev = None
+    def reset(self, stream: Hashable | None = None) -> None:
+        """Drop stored frames: every one when ``stream`` is None, else that :meth:`push_batch` stream's.
+
+        The next :meth:`push` (or :meth:`push_batch` for that stream) starts anew and returns None.
+        """
+        if stream is None:
+            self._prev = None
+            self._streams.clear()
+        else:
+            self._streams.pop(stream, None)
+
+    @torch.inference_mode()
+    def push_batch(
+        self, frames: Sequence[np.ndarray], streams: Sequence[Hashable]
+    ) -> list[np.ndarray | None]:
+        """:meth:`push` for several streams at once (cameras sharing one model), batched on the device.
+
+        Frames whose network input sizes agree run the encoder as one batch, and the pairs among them
+        run the decoder as one batch; each stream keeps its own previous features. Each flow equals
+        that stream's :meth:`push` result up to the float summation order of batched convolutions.
+
+        Args:
+            frames: one (H, W, 3) uint8 BGR image per stream (sizes may differ between streams).
+            streams: a distinct hashable key per frame (e.g. the camera name).
+
+        Returns:
+            Per frame, the (H, W, 2) float32 flow in px from that stream's previous frame, or None
+            for a stream's first frame (or one whose size changed).
+
+        Raises:
+            TypeError: a frame is not a numpy array.
+            ValueError: lengths differ, a key repeats, a frame has a wrong dtype/shape or a size the
+                variant cannot run at.
+
+        """
+        if len(frames) != len(streams) or len(set(streams)) != len(streams):
+            raise ValueError(
+                f'need one distinct stream key per frame, got {len(frames)} frames, keys {streams!r}')
+        images = [_as_bgr_uint8(frame, f'frames[{i}]') for i, frame in enumerate(frames)]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, image in enumerate(images):
+            groups.setdefault(self.network_input_size(*image.shape[:2]), []).append(i)
+        results: list[np.ndarray | None] = [None] * len(images)
+        for net_hw, members in groups.items():
+            self._check_supported(net_hw)
+            batch = torch.cat([self._prepare(images[i], net_hw) for i in members])
+            feats = self.model.extract_features(batch)
+            own = [_slice_features(feats, j) for j in range(len(members))]
+            paired = [j for j, i in enumerate(members)
+                      if self._streams.get(streams[i], ((-1, -1),))[0] == images[i].shape[:2]]
+            if paired:
+                before = _cat_features([self._streams[streams[members[j]]][1] for j in paired])
+                after = _cat_features([own[j] for j in paired])
+                flows = self._image_flows(self.model.decode(before, after), net_hw,
+                                          [images[members[j]].shape[:2] for j in paired])
+                for j, flow in zip(paired, flows, strict=True):
+                    results[members[j]] = flow
+            for j, i in enumerate(members):
+                self._streams[streams[i]] = (images[i].shape[:2], own[j])
+        return results
 
     def __repr__(self) -> str:
         return (

@@ -46,7 +46,7 @@ def write_image_bag(
         topic: image topic.
         storage: ``'mcap'`` or ``'sqlite3'``.
         encodings: one encoding for all frames or one per frame: a raw encoding of
-            :func:`lfn2_ros.image_codec.bgr_to_image_array`, or ``'jpeg'`` / ``'png'`` for
+            :func:`lfn2_ros.io.image_codec.bgr_to_image_array`, or ``'jpeg'`` / ``'png'`` for
             ``sensor_msgs/CompressedImage`` (a topic holds one type, so compressed and raw cannot be
             mixed).
         frame_id: header frame_id.

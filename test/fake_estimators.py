@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Stand-in estimators for node tests (never used by the node itself).
 
-They implement the FlowEstimator surface the node uses (``push``, ``reset``, ``__call__``,
+They implement the FlowEstimator surface the node uses (``push_batch``, ``reset``, ``__call__``,
 ``model_name``, ``device``) so the node's plumbing, stamps and direction conventions are tested
 without trained LiteFlowNet2 weights and at any speed.
 """
@@ -28,9 +28,10 @@ class DisFlowStandIn:
 
     def __init__(self, params: dict | None = None) -> None:
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        self._prev: np.ndarray | None = None
+        self._prev: dict = {}
         self.calls = 0
         self.pushes = 0
+        self.batches: list[int] = []  # size of every push_batch call
 
     def __call__(self, img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
         self.calls += 1
@@ -38,15 +39,20 @@ class DisFlowStandIn:
         g2 = cv2.cvtColor(img2, cv2.COLOR_BGR2GRAY)
         return self._dis.calc(g1, g2, None).astype(np.float32)
 
-    def push(self, frame: np.ndarray) -> np.ndarray | None:
-        self.pushes += 1
-        prev, self._prev = self._prev, frame
-        if prev is None or prev.shape != frame.shape:
-            return None
-        return self(prev, frame)
+    def push_batch(self, frames, streams) -> list:
+        self.batches.append(len(frames))
+        out = []
+        for frame, stream in zip(frames, streams, strict=True):
+            self.pushes += 1
+            prev, self._prev[stream] = self._prev.get(stream), frame
+            out.append(None if prev is None or prev.shape != frame.shape else self(prev, frame))
+        return out
 
-    def reset(self) -> None:
-        self._prev = None
+    def reset(self, stream=None) -> None:
+        if stream is None:
+            self._prev.clear()
+        else:
+            self._prev.pop(stream, None)
 
 
 class SlowFakeEstimator:
@@ -55,6 +61,8 @@ class SlowFakeEstimator:
     Attributes:
         pushes: frames pushed (thread-safe counter).
         max_concurrent: most calls running at the same time (must stay 1).
+        started: set while an inference runs (tests wait on it).
+        spans: (start, end) ``time.monotonic()`` of every inference, s.
 
     """
 
@@ -64,20 +72,29 @@ class SlowFakeEstimator:
     def __init__(self, delay_s: float = 0.1, flow_px: tuple[float, float] = (1.0, -2.0)) -> None:
         self.delay_s = delay_s
         self.flow_px = flow_px
-        self._prev_shape = None
+        self._prev_shape: dict = {}
         self._lock = threading.Lock()
         self._running = 0
         self.pushes = 0
         self.max_concurrent = 0
         self.nan_next = False
+        self.started = threading.Event()
+        self.spans: list[tuple[float, float]] = []
+        self.batches: list[int] = []
 
-    def _flow(self, shape) -> np.ndarray:
+    def _sleep(self) -> None:
         with self._lock:
             self._running += 1
             self.max_concurrent = max(self.max_concurrent, self._running)
+        start = time.monotonic()
+        self.started.set()
         time.sleep(self.delay_s)
+        self.spans.append((start, time.monotonic()))
+        self.started.clear()
         with self._lock:
             self._running -= 1
+
+    def _constant(self, shape) -> np.ndarray:
         flow = np.empty(shape[:2] + (2,), np.float32)
         flow[..., 0], flow[..., 1] = self.flow_px
         if self.nan_next:
@@ -85,15 +102,27 @@ class SlowFakeEstimator:
             flow[0, 0, 0] = np.nan
         return flow
 
+    def _flow(self, shape) -> np.ndarray:
+        self._sleep()
+        return self._constant(shape)
+
     def __call__(self, img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
         return -self._flow(img1.shape)
 
-    def push(self, frame: np.ndarray) -> np.ndarray | None:
-        self.pushes += 1
-        prev, self._prev_shape = self._prev_shape, frame.shape
-        if prev is None or prev != frame.shape:
-            return None
-        return self._flow(frame.shape)
+    def push_batch(self, frames, streams) -> list:
+        """One sleep for the whole batch (a batched forward), one result per stream."""
+        self.batches.append(len(frames))
+        out = []
+        for frame, stream in zip(frames, streams, strict=True):
+            self.pushes += 1
+            prev, self._prev_shape[stream] = self._prev_shape.get(stream), frame.shape
+            out.append(None if prev is None or prev != frame.shape else True)
+        if any(r is not None for r in out):
+            self._sleep()
+        return [self._constant(frame.shape) if r else None for frame, r in zip(frames, out, strict=True)]
 
-    def reset(self) -> None:
-        self._prev_shape = None
+    def reset(self, stream=None) -> None:
+        if stream is None:
+            self._prev_shape.clear()
+        else:
+            self._prev_shape.pop(stream, None)

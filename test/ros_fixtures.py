@@ -32,10 +32,10 @@ def wait_for(predicate, timeout_s: float = 10.0, period_s: float = 0.01) -> bool
 class Graph:
     """One rclpy context with a multi-threaded executor spinning in a thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, num_threads: int = 2) -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor = MultiThreadedExecutor(num_threads=num_threads, context=self.context)
         self.nodes: list[Node] = []
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
@@ -62,8 +62,9 @@ class Graph:
 class Probe(Node):
     """Publishes images on ``image`` and records every output of the flow node."""
 
-    def __init__(self, context, image_topic: str = 'image', light: bool = False) -> None:
-        super().__init__('probe', context=context)
+    def __init__(self, context, image_topic: str = 'image', light: bool = False, prefix: str = '',
+                 name: str = 'probe') -> None:
+        super().__init__(name, context=context)
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.image_pub = self.create_publisher(Image, image_topic, qos)
         self.flows: list[OpticalFlow] = []
@@ -71,9 +72,10 @@ class Probe(Node):
         self.summaries: list[OpticalFlowSummary] = []
         self.diagnostics: list[DiagnosticArray] = []
         self.light = light  # keep metadata only (memory tests must not measure the probe's own storage)
-        self.create_subscription(OpticalFlow, 'optical_flow', self._on_flow, 50)
-        self.create_subscription(Image, 'optical_flow/flow', self._on_plain, 50)
-        self.create_subscription(OpticalFlowSummary, 'optical_flow/summary', self.summaries.append, 50)
+        self.create_subscription(OpticalFlow, f'{prefix}optical_flow', self._on_flow, 50)
+        self.create_subscription(Image, f'{prefix}optical_flow/flow', self._on_plain, 50)
+        self.create_subscription(OpticalFlowSummary, f'{prefix}optical_flow/summary', self.summaries.append,
+                                 50)
         self.create_subscription(DiagnosticArray, '/diagnostics', self.diagnostics.append, 50)
 
     def _on_flow(self, msg: OpticalFlow) -> None:

@@ -37,17 +37,24 @@ class Rig:
             self.params_seen = dict(params)
             return self.estimator
 
-        self.node = self.graph.add(FlowNode(estimator_factory=factory, context=self.graph.context,
-                                            parameter_overrides=list(overrides)))
+        node = FlowNode(estimator_factory=factory, context=self.graph.context,
+                        parameter_overrides=list(overrides))
+        node.autostart()
+        self.node = self.graph.add(node)
+        self.camera = node.cameras['']
         self.probe = self.graph.add(Probe(self.graph.context, light=light))
         assert wait_for(lambda: self.probe.image_pub.get_subscription_count() >= 1
-                        and self.node._flow_pub.get_subscription_count() >= 1
-                        and self.node._plain_pub.get_subscription_count() >= 1
-                        and self.node._summary_pub.get_subscription_count() >= 1)
+                        and self.camera.flow_pub.get_subscription_count() >= 1
+                        and self.camera.plain_pub.get_subscription_count() >= 1
+                        and self.camera.summary_pub.get_subscription_count() >= 1)
+
+    @property
+    def invalid(self) -> int:
+        return self.camera.health.totals['invalid']
 
     def send(self, msg: Image, expect_flow: bool) -> None:
         """Publish one frame and wait until the node has consumed it."""
-        flows, invalid = len(self.probe.flows), self.node._totals['invalid']
+        flows, invalid = len(self.probe.flows), self.invalid
         pushes = getattr(self.estimator, 'pushes', 0)
         self.probe.image_pub.publish(msg)
         if expect_flow:
@@ -55,7 +62,7 @@ class Rig:
             assert wait_for(lambda: len(probe.flows) > flows and len(probe.plain) >= len(probe.flows)
                             and len(probe.summaries) >= len(probe.flows))
         else:
-            assert wait_for(lambda: self.estimator.pushes > pushes or self.node._totals['invalid'] > invalid)
+            assert wait_for(lambda: self.estimator.pushes > pushes or self.invalid > invalid)
             assert not wait_for(lambda: len(self.probe.flows) > flows, timeout_s=0.3)
 
     def frame(self, k: int, stamp_ns: int, **kw) -> Image:
@@ -144,7 +151,7 @@ def test_bad_inputs_are_skipped_counted_and_the_node_keeps_running(rig):
     ]
     for i, msg in enumerate(bad):
         rig.send(msg, expect_flow=False)
-        assert rig.node._totals['invalid'] == i + 1
+        assert rig.invalid == i + 1
     rig.send(rig.frame(0, T0), expect_flow=False)
     rig.send(rig.frame(1, T0 + S // 10), expect_flow=True)
     assert wait_for(lambda: any(kv.key == 'invalid frames' and kv.value == '3'
@@ -172,12 +179,12 @@ def test_services_enable_and_reset(rig):
     rig.send(rig.frame(1, T0 + S // 10), expect_flow=False)  # stored frame was dropped
     rig.send(rig.frame(2, T0 + 2 * S // 10), expect_flow=True)
     response = rig.call(SetBool, '/flow_node/enable', SetBool.Request(data=False))
-    assert response.success and rig.node._estimator is None  # model released
+    assert response.success and wait_for(lambda: rig.node.worker.model_name == 'none')  # model released
     pushes, flows = rig.estimator.pushes, len(rig.probe.flows)
     rig.probe.image_pub.publish(rig.frame(3, T0 + 3 * S // 10))
     assert not wait_for(lambda: rig.estimator.pushes > pushes or len(rig.probe.flows) > flows, timeout_s=0.5)
     assert rig.call(SetBool, '/flow_node/enable', SetBool.Request(data=True)).success
-    assert rig.factory_calls == 2  # reloaded
+    assert wait_for(lambda: rig.factory_calls == 2)  # reloaded on the worker thread
     rig.send(rig.frame(4, T0 + 4 * S // 10), expect_flow=False)  # pairing restarts after a disable
     rig.send(rig.frame(5, T0 + 5 * S // 10), expect_flow=True)
 
@@ -194,7 +201,7 @@ def test_parameters_validated_live_and_read_only(rig):
     assert rig.node.get_parameter('precision').value == 'fp32'
     assert [r.successful for r in set_params(Parameter('max_pair_gap', value=2.0),
                                              Parameter('compute_confidence', value=True))] == [True, True]
-    assert rig.node._pairer.max_pair_gap_s == 2.0
+    assert rig.camera.pairer.max_pair_gap_s == 2.0
     rig.send(rig.frame(0, T0), expect_flow=False)
     rig.send(rig.frame(1, T0 + S), expect_flow=True)  # 1 s gap now accepted
     conf = rig.probe.flows[-1].confidence
@@ -205,19 +212,29 @@ def test_parameters_validated_live_and_read_only(rig):
 
 def test_startup_errors_are_actionable():
     graph = Graph()
+
+    def start(factory=lambda p: DisFlowStandIn(), **overrides):
+        node = FlowNode(estimator_factory=factory, context=graph.context,
+                        parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
+        try:
+            node.autostart()
+        finally:
+            node.destroy_node()
+
+    def missing(params):
+        raise FileNotFoundError('weights file not found: /nope.pth')
+
     try:
         with pytest.raises(StartupError, match='input_qos'):
-            FlowNode(estimator_factory=lambda p: DisFlowStandIn(), context=graph.context,
-                     parameter_overrides=[Parameter('input_qos', value='bogus')])
+            start(input_qos='bogus')
         with pytest.raises(StartupError, match='max_rate'):
-            FlowNode(estimator_factory=lambda p: DisFlowStandIn(), context=graph.context,
-                     parameter_overrides=[Parameter('max_rate', value=-3.0)])
-
-        def missing(params):
-            raise FileNotFoundError('weights file not found: /nope.pth')
-
+            start(max_rate=-3.0)
+        with pytest.raises(StartupError, match=r'network_size.*multiples of 32'):
+            start(network_size=[32000, 32000])
         with pytest.raises(StartupError, match='/nope.pth'):
-            FlowNode(estimator_factory=missing, context=graph.context)
+            start(missing)
+        with pytest.raises(StartupError, match='invalid parameter'):
+            start(publish_visualization='yes')  # wrong type: refused at declaration
     finally:
         graph.close()
 
@@ -229,7 +246,7 @@ def test_nan_output_is_skipped_and_reported_as_error():
         rig.estimator.nan_next = True
         flows = len(rig.probe.flows)
         rig.probe.image_pub.publish(rig.frame(1, T0 + S // 10))
-        assert wait_for(lambda: rig.node._totals['errors'] == 1)
+        assert wait_for(lambda: rig.camera.health.totals['errors'] == 1)
         assert len(rig.probe.flows) == flows
         assert wait_for(lambda: any(s.level == DiagnosticStatus.ERROR for d in rig.probe.diagnostics
                                     for s in d.status), 5.0)
@@ -277,7 +294,7 @@ def test_slow_model_drops_frames_with_flat_memory():
         # A model 3x slower than the camera skips about two frames per flow; how many flows a loaded
         # machine gets through in 10 s varies, so the counts are checked per flow, not in total.
         assert sum(m.frames_skipped for m in flows) >= len(flows), [m.frames_skipped for m in flows]
-        assert rig.node._slot.dropped_total >= len(flows)
+        assert rig.node._board.dropped_total[''] >= len(flows)
         # Latency does not grow with a queue (it would reach seconds if frames were queued).
         # The test's own publishing delay is subtracted: only time spent after publication counts.
         latency = [s.end_to_end_latency - publish_lag_s.get(time_to_ns(s.header.stamp), 0.0)
@@ -298,12 +315,14 @@ def test_real_flow_estimator_with_random_weights_runs_in_the_node():
 
     graph = Graph()
     try:
-        node = graph.add(FlowNode(estimator_factory=factory, context=graph.context))
+        node = FlowNode(estimator_factory=factory, context=graph.context)
+        node.autostart()
+        graph.add(node)
         probe = graph.add(Probe(graph.context))
         assert wait_for(lambda: probe.image_pub.get_subscription_count() >= 1
-                        and node._flow_pub.get_subscription_count() >= 1)
+                        and node.cameras[''].flow_pub.get_subscription_count() >= 1)
         probe.image_pub.publish(probe.image(SCENE.frame(0), T0))
-        assert wait_for(lambda: node._pairer.previous is not None, 60.0)
+        assert wait_for(lambda: node.cameras[''].pairer.previous is not None, 60.0)
         probe.image_pub.publish(probe.image(SCENE.frame(1), T0 + S // 10))
         assert wait_for(lambda: len(probe.flows) == 1, 120.0)
         msg = probe.flows[0]

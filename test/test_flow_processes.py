@@ -51,7 +51,8 @@ def _stop(proc):
 def standin_env(tmp_path):
     shutil.copy(Path(__file__).with_name('standin_sitecustomize.py'), tmp_path / 'sitecustomize.py')
     env = dict(os.environ, LFN2_TEST_STANDIN_DIR=str(Path(__file__).parent), OMP_NUM_THREADS='1')
-    env['PYTHONPATH'] = os.pathsep.join([str(tmp_path), env.get('PYTHONPATH', '')])
+    # This source tree first: the installed scripts then run the code under test, not the install space's.
+    env['PYTHONPATH'] = os.pathsep.join([str(tmp_path), str(ROOT), env.get('PYTHONPATH', '')])
     return env
 
 
@@ -92,7 +93,7 @@ def test_camera_and_flow_node_processes(standin_env):
         status = diags[-1].status[0]
         assert status.name == 'flow_node: optical flow'
         assert {kv.key for kv in status.values} >= {'input rate (Hz)', 'output rate (Hz)', 'frames dropped',
-                                                    'invalid frames', 'device', 'model'}
+                                                    'invalid frames', 'device', 'model', 'model state'}
     finally:
         graph.close()
         _stop(flow)
@@ -101,6 +102,7 @@ def test_camera_and_flow_node_processes(standin_env):
 
 def test_flow_node_without_weights_exits_non_zero(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS='1')
+    env['PYTHONPATH'] = os.pathsep.join([str(ROOT), env.get('PYTHONPATH', '')])
     missing = tmp_path / 'missing.pth'
     proc = subprocess.run([sys.executable, str(BIN / 'flow_node'), '--ros-args', '-p', f'weights:={missing}'],
                           env=env, capture_output=True, text=True, timeout=120)

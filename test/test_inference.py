@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from lfn2_ros import default_weights
-from lfn2_ros.inference import FlowEstimator, parse_dtype, resolve_device
+from lfn2_ros.devices import parse_dtype, resolve_device
+from lfn2_ros.inference import FlowEstimator
 
 torch.set_num_threads(1)
 

@@ -4,6 +4,7 @@
 
 import collections
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -130,8 +131,45 @@ class Opaque:
 def test_error_pickle_with_objects(tmp_path):
     path = tmp_path / 'objects.pth'
     torch.save({'state_dict': {'a': torch.zeros(1)}, 'model': Opaque()}, path)
-    with pytest.raises(CheckpointError, match='weights_only refuses'):
+    with pytest.raises(CheckpointError, match='weights_only=True\\) refuses') as info:
         load_checkpoint(path)
+    assert 'Opaque' in str(info.value)  # the cause, not torch's advice to turn the check off
+    assert 'will likely succeed' not in str(info.value)
+
+
+class RunsCode:
+    """A payload that would run a shell command if unpickled without weights_only."""
+
+    def __reduce__(self):
+        return (os.system, ('echo pwned',))
+
+
+def test_error_pickle_that_runs_code_names_the_global(tmp_path):
+    path = tmp_path / 'evil.pth'
+    torch.save({'state_dict': RunsCode()}, path)
+    with pytest.raises(CheckpointError, match='refusing to load') as info:
+        load_checkpoint(path)
+    assert 'system' in str(info.value) and 'will likely succeed' not in str(info.value)
+
+
+def test_error_random_bytes_and_directory(tmp_path):
+    path = tmp_path / 'noise.pth'
+    path.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(CheckpointError, match='is not a (readable )?PyTorch checkpoint'):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match='is a directory'):
+        load_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize('bad', [float('nan'), float('inf'), -float('inf')])
+def test_non_finite_weights_are_rejected(tmp_path, bad):
+    model = build_liteflownet2('pre_M6S6')
+    state = model.state_dict()
+    key = 'decoder.decoders.level6.NetM.pred_flow.weight'
+    state[key].view(-1)[3] = bad
+    torch.save({'state_dict': state}, tmp_path / 'bad.pth')
+    with pytest.raises(CheckpointError, match=f'{key} has 1 non-finite values'):
+        load_checkpoint(tmp_path / 'bad.pth')
 
 
 def test_error_not_a_state_dict(tmp_path):

@@ -23,10 +23,10 @@ def images(height, width, batch=1, seed=0):
             torch.rand(batch, 3, height, width, generator=gen))
 
 
-def randomised(alias, seed=0):
+def randomised(alias, seed=0, **kwargs):
     """Model with random weights and non-zero biases (so every bias path is exercised)."""
     torch.manual_seed(seed)
-    model = build_liteflownet2(alias).eval()
+    model = build_liteflownet2(alias, **kwargs).eval()
     with torch.no_grad():
         for name, param in model.named_parameters():
             if name.endswith('bias'):
@@ -120,10 +120,9 @@ def spec_forward(sd, variant, img1, img2):
 @pytest.mark.parametrize(('alias', 'size'), [('kitti', (64, 96)), ('pre_M4S4R4', (64, 64)),
                                              ('pre_M5S5R5', (32, 96)), ('pre_M6S6R6', (40, 72)),
                                              ('pre_M6S6', (33, 50))])
-def test_matches_functional_spec_exactly(alias, size, monkeypatch):
+def test_matches_functional_spec_exactly(alias, size):
     # The model must call the correlation op with the warp flow; pin it to the reference for exactness.
-    monkeypatch.setattr(units, 'correlation', correlation_reference)
-    model = randomised(alias, seed=1)
+    model = randomised(alias, seed=1, cost_volume=correlation_reference)
     img1, img2 = images(*size, batch=2, seed=2)
     with torch.no_grad():
         got = model(img1, img2)
@@ -196,7 +195,7 @@ def test_coarse_variants_accept_any_size_and_shape_errors():
         model.extract_features(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
 
 
-def test_matching_unit_warps_with_level_pixels(monkeypatch):
+def test_matching_unit_warps_with_level_pixels():
     """NetM passes up * multiplier (level px) to the correlation; level 6 passes no flow."""
     calls = []
 
@@ -204,15 +203,14 @@ def test_matching_unit_warps_with_level_pixels(monkeypatch):
         calls.append((f1.shape[2:], None if flow is None else flow.clone(), kwargs))
         return correlation_reference(f1, f2, flow, **kwargs)
 
-    monkeypatch.setattr(units, 'correlation', spy)
-    unit = units.MatchingUnit(kernel_size=5, stride=2, dilation_patch=2)
+    unit = units.MatchingUnit(kernel_size=5, stride=2, dilation_patch=2, cost_volume=spy)
     f = torch.randn(1, 8, 8, 8)
     up = torch.full((1, 2, 8, 8), 0.2)
     out = unit(f, f, up, 5.0)
     assert out.shape == (1, 2, 8, 8)
     assert torch.equal(calls[-1][1], torch.full((1, 2, 8, 8), 1.0))  # 0.2 normalised * 5 = 1 level-3 px
     assert calls[-1][2]['stride'] == 2 and calls[-1][2]['dilation_patch'] == 2
-    units.MatchingUnit(kernel_size=3)(f, f, None, 0.625)
+    units.MatchingUnit(kernel_size=3, cost_volume=spy)(f, f, None, 0.625)
     assert calls[-1][1] is None
 
 
@@ -234,3 +232,22 @@ def test_subpixel_unit_shift_by_one_level_pixel():
 
 def test_build_default_is_full_model():
     assert build_liteflownet2().variant is get_variant('pre_M3S3R3')
+
+
+def test_cost_volume_is_a_constructor_argument_and_not_in_the_state_dict():
+    """Every NetM uses the cost volume the model was built with; the weights do not depend on it."""
+    calls = []
+
+    def counting(f1, f2, flow=None, **kwargs):
+        calls.append(f1.shape[2:])
+        return correlation_reference(f1, f2, flow, **kwargs)
+
+    counted = randomised('pre_M3S3R3', seed=3, cost_volume=counting)
+    default = randomised('pre_M3S3R3', seed=3)
+    assert list(counted.state_dict()) == list(default.state_dict())
+    img1, img2 = images(64, 96, batch=1, seed=4)
+    with torch.no_grad():
+        got = counted(img1, img2)
+    assert len(calls) == 4  # levels 6, 5, 4, 3
+    for key, flow in got.items():
+        torch.testing.assert_close(flow, default(img1, img2)[key], rtol=0, atol=1e-4)

@@ -129,20 +129,6 @@ def test_summary_and_diagnostics_builders():
     assert {kv.key: kv.value for kv in status.values} == {'rate (Hz)': '2.500', 'model': 'x', 'dropped': '3'}
 
 
-def test_flow_status_levels():
-    window = {'elapsed_s': 2.0, 'received': 60, 'published': 10, 'errors': 0,
-              'inference_s': 1.0, 'latency_s': 2.0}
-    kw = dict(dropped=5, invalid=1, errors=0, last_error='', enabled=True, device='cpu', model='m')
-    level, message, values = conv.flow_status(window, **kw)
-    assert level == DiagnosticStatus.OK
-    assert values['input rate (Hz)'] == 30.0 and values['output rate (Hz)'] == 5.0
-    assert values['inference (ms)'] == pytest.approx(100.0) and values['latency (ms)'] == pytest.approx(200.0)
-    error = conv.flow_status({**window, 'errors': 1}, **{**kw, 'last_error': 'oom'})
-    assert error[:2] == (DiagnosticStatus.ERROR, 'oom')
-    assert conv.flow_status({**window, 'received': 0}, **kw)[0] == DiagnosticStatus.WARN
-    assert conv.flow_status(window, **{**kw, 'enabled': False})[1] == 'disabled'
-
-
 def test_input_qos_table():
     assert input_qos('sensor_data').depth == 1
     with pytest.raises(ValueError, match="'fast'"):
@@ -155,13 +141,18 @@ def test_parameter_table_and_validation():
     with open('config/flow.yaml') as f:
         yaml_text = f.read()
     for name in names:  # config/flow.yaml mirrors the table
-        assert f'    {name}:' in yaml_text
+        assert f'    {name}:' in yaml_text or f'    # {name}:' in yaml_text
     assert validate('max_rate', -1.0) and validate('max_rate', 5.0) is None
     assert validate('max_pair_gap', 0.0)
     assert validate('precision', 'fp64') and validate('precision', 'bf16') is None
     assert validate('device', 'tpu') and validate('device', 'cuda:1') is None
     assert validate('network_size', [256]) and validate('network_size', [256, 320]) is None
-    assert validate('network_size', None) is None
+    assert validate('network_size', [0, 0]) is None and validate('network_size', None)
+    assert 'multiples of 32' in validate('network_size', [32000, 32000])
+    assert validate('network_size', [250, 320])
+    assert validate('cameras', []) is None and validate('cameras', ['left', 'right']) is None
+    assert validate('cameras', ['a', 'a']) and validate('cameras', ['/abs']) and validate('cameras', [1])
+    assert validate('max_rate', 5) is None  # integers are accepted for doubles
     assert validate('publish_visualization', 1)  # not a bool
     result = validate_parameters([Parameter('max_rate', value=-2.0)])
     assert not result.successful and 'max_rate' in result.reason

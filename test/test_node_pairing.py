@@ -82,7 +82,7 @@ def test_slot_wakes_consumer_and_close():
 
 
 def test_frame_period_counts_frames_lost_before_the_node():
-    from lfn2_ros.node.pairing import FramePeriod
+    from lfn2_ros.node.stamps import FramePeriod
 
     period = FramePeriod()
     assert period.frames_between(0, 300) == 0  # unknown period: nothing claimed

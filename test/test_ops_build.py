@@ -47,6 +47,22 @@ def test_package_build_made_the_module_and_it_matches_the_sources():
     assert _build.embedded_hash(library) == _build.sources_hash()
 
 
+def test_module_built_into_another_tree_on_sys_path_is_found_by_its_hash(monkeypatch, tmp_path):
+    """Tests run from a workspace's src/ import the sources; colcon build put _C into install/."""
+    import importlib.machinery
+
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    stale, current = tmp_path / 'a' / 'lfn2_ros' / 'ops', tmp_path / 'b' / 'lfn2_ros' / 'ops'
+    for directory, digest in ((stale, '0' * 64), (current, _build.sources_hash())):
+        directory.mkdir(parents=True)
+        (directory / f'_C{suffix}').write_bytes(b'ELF LFN2_SOURCES_HASH:h' + digest.encode() + b'\0')
+    monkeypatch.setattr(sys, 'path', [str(tmp_path / 'a'), str(tmp_path / 'b')] + sys.path)
+    candidates = _build.prebuilt_candidates()
+    assert stale / f'_C{suffix}' in candidates and current / f'_C{suffix}' in candidates
+    chosen = _build.prebuilt_path()
+    assert chosen is not None and _build.embedded_hash(chosen) == _build.sources_hash()
+
+
 def test_fresh_process_loads_the_built_module_and_compiles_nothing(tmp_path):
     env = dict(os.environ, TORCH_EXTENSIONS_DIR=str(tmp_path / 'jit'), OMP_NUM_THREADS='1')
     proc = _run('''
@@ -147,13 +163,16 @@ def test_real_build_killed_mid_compile_does_not_hang_the_next_one(tmp_path):
                OMP_NUM_THREADS='1')
     code = 'from lfn2_ros.ops import _build; print(_build.build(with_cuda=False), flush=True)'
     # Its own session, so that the kill takes the compiler processes too, as Ctrl-C on a launch would.
-    first = subprocess.Popen([sys.executable, '-c', code], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+    log = (tmp_path / 'first.log').open('w')
+    first = subprocess.Popen([sys.executable, '-c', code], env=env, cwd=REPO, stdout=log, stderr=log,
+                             start_new_session=True)
     directory = tmp_path / f'lfn2_ops_cpu_{_build.sources_hash()[:16]}'
-    deadline = time.monotonic() + 120
+    # Generous: on a loaded 2-core machine importing torch alone can take tens of seconds.
+    deadline = time.monotonic() + 600
     while not (directory / 'lock').exists() and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.05)
-    assert (directory / 'lock').exists(), 'the first build never took torch\'s lock'
+    assert (directory / 'lock').exists(), (f'the first build never took torch\'s lock (exit {first.poll()}): '
+                                           + (tmp_path / 'first.log').read_text()[-2000:])
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(timeout=30)
     assert (directory / 'lock').exists()

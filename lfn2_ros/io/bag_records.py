@@ -70,7 +70,7 @@ def image_to_flow(msg: object) -> np.ndarray:
         (H, W, 2) float32 flow, px (NaN kept).
 
     Raises:
-        BagError: another encoding or inconsistent sizes (:func:`lfn2_ros.image_codec.decode_flow`).
+        BagError: another encoding or inconsistent sizes (:func:`lfn2_ros.io.image_codec.decode_flow`).
 
     """
     try:

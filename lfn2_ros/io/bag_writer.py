@@ -47,7 +47,7 @@ def header_msg(store: object, ns: int, frame_id: str) -> object:
     """A rosbags ``std_msgs/Header``.
 
     Args:
-        store: typestore (:func:`lfn2_ros.bag_io.get_typestore_with_lfn2`).
+        store: typestore (:func:`lfn2_ros.io.bag_records.get_typestore_with_lfn2`).
         ns: stamp, ns.
         frame_id: frame id.
 
@@ -71,7 +71,7 @@ def _image_from_raw(store: object, header: object, raw: image_codec.RawImage) ->
 
 
 def image_msg(store: object, header: object, array: np.ndarray, encoding: str) -> object:
-    """A rosbags ``sensor_msgs/Image`` holding ``array`` (:func:`lfn2_ros.image_codec.encode_array`).
+    """A rosbags ``sensor_msgs/Image`` holding ``array`` (:func:`lfn2_ros.io.image_codec.encode_array`).
 
     Args:
         store: typestore.

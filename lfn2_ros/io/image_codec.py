@@ -36,6 +36,7 @@ __all__ = [
     'encode_array',
     'encode_bgr',
     'encode_flow',
+    'validate_raw',
 ]
 
 
@@ -167,6 +168,25 @@ def _pixels(
         buffer=buf,
         strides=(step, pixel_bytes, enc.dtype.itemsize),
     )
+
+
+def validate_raw(
+    encoding: str, height: int, width: int, step: int, data: bytes | bytearray | memoryview | np.ndarray,
+) -> None:
+    """Check a raw image's fields without decoding (the checks of :func:`decode_bgr`).
+
+    Raises:
+        UnsupportedEncoding: the encoding is not in :data:`ENCODINGS`.
+        MalformedImage: see :func:`decode_bgr`.
+
+    """
+    enc = ENCODINGS.get(encoding)
+    if enc is None:
+        raise UnsupportedEncoding(
+            f'unsupported image encoding {encoding!r}; supported: {", ".join(ENCODINGS)} '
+            f'(sensor_msgs/Image) and {"/".join(COMPRESSED_FORMATS)} (sensor_msgs/CompressedImage)'
+        )
+    _pixels(encoding, enc, height, width, step, False, data)
 
 
 def decode_bgr(

@@ -23,6 +23,7 @@ import torch
 
 from lfn2_ros.model.liteflownet2 import LiteFlowNet2
 from lfn2_ros.model.variants import VARIANTS, Variant, get_variant
+from lfn2_ros.ops.cost_volume import CostVolume
 
 __all__ = ['CheckpointError', 'detect_variant', 'load_checkpoint', 'save_checkpoint']
 
@@ -122,24 +123,39 @@ def _refine_variant(arch: Variant, meta: Mapping[str, Any], path: Path) -> Varia
     return arch
 
 
+def _unpickling_cause(exc: BaseException) -> str:
+    """The line of torch's weights_only refusal that names the cause (not its advice to disable the check)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith('WeightsUnpickler error:'):
+            return line.removeprefix('WeightsUnpickler error:').strip()
+    advice = ('weights_only', 'Weights only load failed', 'In PyTorch', '(1)', '(2)',
+              'Check the documentation')
+    causes = [line for line in lines if not line.startswith(advice)]
+    return (causes or lines or [type(exc).__name__])[-1]
+
+
 def _read_file(path: Path, map_location: Union[str, torch.device]) -> Any:
     if not path.exists():
         raise CheckpointError(f'checkpoint file not found: {path}')
+    if path.is_dir():
+        raise CheckpointError(f'checkpoint path is a directory, not a file: {path}')
     if not path.is_file():
-        raise CheckpointError(f'checkpoint path is not a file: {path}')
+        raise CheckpointError(f'checkpoint path is not a regular file: {path}')
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f'cannot load {path} with torch.load(weights_only=True): {first}. Either it is not a PyTorch '
-            'checkpoint, or it pickles objects other than tensors and plain containers, which '
-            'weights_only refuses for safety; re-save just the state_dict (torch.save({"state_dict": '
-            'model.state_dict()}, path)) from a trusted environment') from None
+        cause = _unpickling_cause(exc)
+        if 'GLOBAL' in cause or 'global' in cause:
+            raise CheckpointError(
+                f'refusing to load {path}: it pickles code or objects other than tensors ({cause}). '
+                'torch.load(weights_only=True) refuses them because unpickling them could run arbitrary '
+                'code; if the file comes from a trusted source, re-save just its state_dict there '
+                '(torch.save({"state_dict": model.state_dict()}, path))') from None
+        raise CheckpointError(f'{path} is not a PyTorch checkpoint ({cause})') from None
     except Exception as exc:  # torch raises RuntimeError/EOFError/... for corrupt or foreign files
         raise CheckpointError(
-            f'{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: '
-            f'{str(exc).strip().splitlines()[0] if str(exc).strip() else "no details"}); '
+            f'{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {_unpickling_cause(exc)}); '
             'expected an mmflow liteflownet2_*.pth file or one written by save_checkpoint') from None
 
 
@@ -183,10 +199,16 @@ def _check_keys(model: LiteFlowNet2, state: dict[str, torch.Tensor], path: Path)
                 f'(variant {model.variant.alias}); the checkpoint is from a different architecture')
         if not value.is_floating_point():
             raise CheckpointError(f'{path}: {key} has dtype {value.dtype}, expected a floating-point tensor')
+        finite = torch.isfinite(value)
+        if not bool(finite.all()):
+            raise CheckpointError(
+                f'{path}: {key} has {int((~finite).sum())} non-finite values (NaN or inf) of '
+                f'{value.numel()}; the file is corrupt or comes from a training run that diverged')
 
 
 def load_checkpoint(path: Union[str, os.PathLike], variant: Union[str, Variant] = 'auto',
-                    map_location: Union[str, torch.device] = 'cpu') -> LiteFlowNet2:
+                    map_location: Union[str, torch.device] = 'cpu', *,
+                    cost_volume: Optional[CostVolume] = None) -> LiteFlowNet2:
     """Build the matching LiteFlowNet2 and load a checkpoint into it strictly.
 
     Args:
@@ -195,6 +217,7 @@ def load_checkpoint(path: Union[str, os.PathLike], variant: Union[str, Variant] 
             the file name for the four full-architecture variants), or a name/alias/:class:`Variant`
             that must have the checkpoint's architecture.
         map_location: passed to ``torch.load``.
+        cost_volume: the model's correlation (see :class:`LiteFlowNet2`); None = the default.
 
     Returns:
         The model (float32 parameters, CPU, eval mode) with the checkpoint's weights.
@@ -219,7 +242,7 @@ def load_checkpoint(path: Union[str, os.PathLike], variant: Union[str, Variant] 
                 f'{path} looks like a {arch.alias} checkpoint (decodes down to level {arch.end_level}'
                 f'{", regularised" if arch.regularized_end else ", no NetR at the end level"}), '
                 f'not {chosen.alias}; pass variant={arch.alias!r} (or variant="auto")')
-    model = LiteFlowNet2(chosen)
+    model = LiteFlowNet2(chosen) if cost_volume is None else LiteFlowNet2(chosen, cost_volume=cost_volume)
     _check_keys(model, state, path)
     full = OrderedDict()
     for key, default in model.state_dict().items():

@@ -13,6 +13,8 @@ from torch import nn
 from lfn2_ros.model.encoder import PYRAMID_CHANNELS
 from lfn2_ros.model.units import ConvAct, MatchingUnit, RegularizationUnit, SubpixelUnit
 from lfn2_ros.model.upsample import FixedUpsample
+from lfn2_ros.ops import correlation
+from lfn2_ros.ops.cost_volume import CostVolume
 from lfn2_ros.processing import check_input_size
 
 __all__ = ['FlowDecoder', 'level_multiplier']
@@ -41,10 +43,12 @@ class FlowDecoder(nn.Module):
         end_level: finest decoded level (3..6).
         regularized_end: whether the end level has NetR.
         flow_div: flow normalisation (20).
+        cost_volume: the cost volume every NetM uses (default :func:`lfn2_ros.ops.correlation`).
 
     """
 
-    def __init__(self, *, end_level: int, regularized_end: bool, flow_div: float = 20.0) -> None:
+    def __init__(self, *, end_level: int, regularized_end: bool, flow_div: float = 20.0,
+                 cost_volume: CostVolume = correlation) -> None:
         super().__init__()
         if end_level not in _KERNEL:
             raise ValueError(f'end_level must be in 3..6, got {end_level}')
@@ -62,7 +66,7 @@ class FlowDecoder(nn.Module):
                 entries['rfeat_layer'] = (ConvAct(channels, _RFEAT_CHANNELS, kernel_size=1)
                                           if channels < _RFEAT_CHANNELS else nn.Identity())
             entries['NetM'] = MatchingUnit(kernel_size=kernel, max_displacement=3, stride=stride,
-                                           dilation_patch=stride)
+                                           dilation_patch=stride, cost_volume=cost_volume)
             entries['NetS'] = SubpixelUnit(feat_channels=channels, kernel_size=kernel)
             if has_netr:
                 entries['NetR'] = RegularizationUnit(

@@ -13,6 +13,8 @@ from torch import nn
 from lfn2_ros.model.decoder import FlowDecoder
 from lfn2_ros.model.encoder import FeatureEncoder
 from lfn2_ros.model.variants import Variant, get_variant
+from lfn2_ros.ops import correlation
+from lfn2_ros.ops.cost_volume import CostVolume
 
 __all__ = ['IMAGE_MEAN_BGR', 'FlowFeatures', 'LiteFlowNet2', 'build_liteflownet2']
 
@@ -51,15 +53,20 @@ class LiteFlowNet2(nn.Module):
 
     Args:
         variant: the :class:`Variant` (architecture stage, input rule, loss).
+        cost_volume: the correlation every matching unit uses: :func:`lfn2_ros.ops.correlation`
+            (default; compiled kernels with the reference as fallback),
+            :func:`lfn2_ros.ops.reference.correlation_reference`, or any
+            :class:`~lfn2_ros.ops.cost_volume.CostVolume`. It has no parameters: checkpoints load the
+            same whatever it is.
 
     """
 
-    def __init__(self, variant: Variant) -> None:
+    def __init__(self, variant: Variant, *, cost_volume: CostVolume = correlation) -> None:
         super().__init__()
         self.variant = variant
         self.encoder = FeatureEncoder()
         self.decoder = FlowDecoder(end_level=variant.end_level, regularized_end=variant.regularized_end,
-                                   flow_div=variant.flow_div)
+                                   flow_div=variant.flow_div, cost_volume=cost_volume)
 
     def extract_features(self, img: torch.Tensor) -> FlowFeatures:
         """Subtract the mean (never in place) and compute the feature pyramid of one image.
@@ -124,16 +131,18 @@ def init_weights(model: nn.Module) -> None:
                 nn.init.zeros_(module.bias)
 
 
-def build_liteflownet2(variant: Union[str, Variant] = 'pre_M3S3R3') -> LiteFlowNet2:
+def build_liteflownet2(variant: Union[str, Variant] = 'pre_M3S3R3', *,
+                       cost_volume: CostVolume = correlation) -> LiteFlowNet2:
     """Build an untrained (Kaiming-initialised) LiteFlowNet2.
 
     Args:
         variant: mmflow config name, alias or :class:`Variant`; default the full model.
+        cost_volume: the correlation of the matching units (see :class:`LiteFlowNet2`).
 
     Returns:
         The model in training mode on the CPU, float32.
 
     """
-    model = LiteFlowNet2(get_variant(variant))
+    model = LiteFlowNet2(get_variant(variant), cost_volume=cost_volume)
     init_weights(model)
     return model

@@ -18,6 +18,7 @@ from torch import nn
 
 from lfn2_ros.model.upsample import FixedUpsample
 from lfn2_ros.ops import correlation, warp
+from lfn2_ros.ops.cost_volume import CostVolume
 
 __all__ = ['ConvAct', 'MatchingUnit', 'RegularizationUnit', 'SubpixelUnit', 'conv_stack']
 
@@ -72,19 +73,23 @@ class MatchingUnit(nn.Module):
     upsampled flow of the coarser level (zero at the coarsest level). At the stride-2 level
     (level 3) the 49-channel cost volume is computed at every second pixel and brought back to full
     level resolution by the fixed ``corr_up`` deconvolution. The warp is fused into
-    :func:`lfn2_ros.ops.correlation` (the flow is passed to it).
+    cost volume (the flow is passed to it).
 
     Args:
         kernel_size: kernel of ``pred_flow`` (3 at levels 5-6, 5 at levels 3-4).
         max_displacement: correlation range md (P = 2 md + 1 displacements per axis).
         stride: correlation output stride (2 at level 3, else 1).
         dilation_patch: spacing of the displacements in level px (2 at level 3, else 1).
+        cost_volume: the :class:`~lfn2_ros.ops.cost_volume.CostVolume` to use; default
+            :func:`lfn2_ros.ops.correlation` (compiled kernels, reference fallback). It holds no
+            parameters, so the choice does not change the state_dict.
 
     """
 
     def __init__(self, *, kernel_size: int, max_displacement: int = 3, stride: int = 1,
-                 dilation_patch: int = 1) -> None:
+                 dilation_patch: int = 1, cost_volume: CostVolume = correlation) -> None:
         super().__init__()
+        self.cost_volume = cost_volume
         self.max_displacement = max_displacement
         self.stride = stride
         self.dilation_patch = dilation_patch
@@ -109,9 +114,9 @@ class MatchingUnit(nn.Module):
 
         """
         flow_px = None if upflow is None else upflow * multiplier
-        corr = correlation(feat1, feat2, flow=flow_px, max_displacement=self.max_displacement,
-                           stride=self.stride, dilation_patch=self.dilation_patch,
-                           negative_slope=NEGATIVE_SLOPE)
+        corr = self.cost_volume(feat1, feat2, flow_px, max_displacement=self.max_displacement,
+                                stride=self.stride, dilation_patch=self.dilation_patch,
+                                negative_slope=NEGATIVE_SLOPE)
         corr = self.corr_up(corr)
         residual = self.pred_flow(self.layers(corr))
         return residual if upflow is None else upflow + residual

@@ -32,7 +32,6 @@ __all__ = [
     'build_summary',
     'compressed_to_bgr8',
     'copy_header',
-    'flow_status',
     'image_to_bgr8',
     'ns_to_time',
     'time_to_ns',
@@ -212,51 +211,6 @@ def build_summary(
         queue_time=float(queue_time_s),
         frames_skipped=int(frames_skipped),
     )
-
-
-def flow_status(
-    window: dict[str, float], *, dropped: int, invalid: int, errors: int, last_error: str, enabled: bool,
-    device: str, model: str
-) -> tuple[bytes, str, dict[str, object]]:
-    """Level, message and key values of the flow node's diagnostic status for one period.
-
-    Args:
-        window: counts over the period: ``elapsed_s`` (s), ``received`` and ``published`` (messages),
-            ``errors`` (runtime errors), ``inference_s`` and ``latency_s`` (sums over published pairs, s).
-        dropped: frames dropped since start (model busy or ``max_rate``).
-        invalid: malformed or unsupported frames since start.
-        errors: runtime errors since start.
-        last_error: message of the latest runtime error.
-        enabled: whether processing is enabled.
-        device: device name.
-        model: model name.
-
-    Returns:
-        ``(level, message, values)``: ERROR when a runtime error happened in the period, WARN when
-        enabled but no image arrived, OK otherwise; values for :func:`build_diagnostics`.
-
-    """
-    elapsed_s = max(float(window['elapsed_s']), 1e-9)
-    published = window['published']
-    values = {
-        'input rate (Hz)': window['received'] / elapsed_s,
-        'output rate (Hz)': published / elapsed_s,
-        'inference (ms)': 1e3 * window['inference_s'] / published if published else float('nan'),
-        'latency (ms)': 1e3 * window['latency_s'] / published if published else float('nan'),
-        'frames dropped': dropped,
-        'invalid frames': invalid,
-        'runtime errors': errors,
-        'device': device,
-        'model': model,
-        'enabled': enabled,
-    }
-    if window['errors']:
-        return DiagnosticStatus.ERROR, last_error, values
-    if not enabled:
-        return DiagnosticStatus.OK, 'disabled', values
-    if window['received'] == 0:
-        return DiagnosticStatus.WARN, 'no input images', values
-    return DiagnosticStatus.OK, 'running', values
 
 
 def build_diagnostics(

@@ -1,39 +1,46 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""``flow_node``: camera images in, LiteFlowNet2 optical flow out.
+"""``flow_node``: camera images in, LiteFlowNet2 optical flow out; a managed (lifecycle) node.
 
-Parameters (node/parameters.py) -> FlowEstimator (inference.py) -> conversions (node/conversions.py)
--> publish. The subscription callback only decodes and drops the frame into a one-slot buffer; a
-worker thread runs the model on the newest frame, so a slow model skips frames instead of queueing.
+Lifecycle: configure reads and validates the parameters and creates the publishers, services and the
+diagnostics timer; activate loads the model, starts the worker and subscribes; deactivate
+unsubscribes, stops the worker and frees the model (and CUDA's cached memory); cleanup destroys what
+configure made. With ``autostart`` (default) the node configures and activates itself, so ``ros2 run``
+works without a lifecycle manager. Cameras: node/camera.py; inference: node/worker.py; health:
+node/diagnostics.py; parameters: node/parameters.py.
 """
 
 from __future__ import annotations
 
-import threading
-import time
+import os
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import ParameterException
-from rclpy.node import Node
-from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import CompressedImage, Image
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from std_msgs.msg import Header
 from std_srvs.srv import SetBool, Trigger
 
-from lfn2_msgs.msg import OpticalFlow, OpticalFlowSummary
-from lfn2_ros.evaluation.consistency import fb_confidence
-from lfn2_ros.evaluation.stats import flow_stats
-from lfn2_ros.node import conversions as conv
-from lfn2_ros.node.pairing import Frame, FramePairer, FramePeriod, LatestSlot
-from lfn2_ros.node.parameters import declare_parameters, validate_parameters, validate_values
-from lfn2_ros.node.qos import DIAGNOSTICS_QOS, input_qos, output_qos
+from lfn2_ros.node.camera import CameraPipeline
+from lfn2_ros.node.pairing import FrameBoard
+from lfn2_ros.node.parameters import (
+    coerce_parameters,
+    declare_parameters,
+    validate_parameters,
+    validate_values,
+)
+from lfn2_ros.node.python_logs import forward_library_logs
+from lfn2_ros.node.qos import DIAGNOSTICS_QOS, input_qos
 from lfn2_ros.node.runner import spin_node
+from lfn2_ros.node.worker import InferenceWorker, ModelLoadError
 
 __all__ = ['FlowNode', 'StartupError', 'build_estimator', 'main']
 
 EstimatorFactory = Callable[[dict[str, Any]], Any]
+_OK, _FAIL = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 
 class StartupError(RuntimeError):
@@ -52,298 +59,238 @@ def build_estimator(params: dict[str, Any]) -> Any:
     """
     from lfn2_ros.inference import FlowEstimator  # torch loads only when a model is needed
 
+    size = list(params['network_size'])
     return FlowEstimator(
         weights=params['weights'] or None,
         variant=params['variant'],
         device=params['device'],
         dtype=params['precision'],
-        network_size=list(params['network_size']) if params['network_size'] else None,
+        network_size=size if any(size) else None,
         num_threads=params['num_threads'] or None,
         allow_fallback=not params['require_device'],
         channels_last=params['channels_last'],
     )
 
 
-class FlowNode(Node):
-    """Dense optical flow from a camera stream.
+class FlowNode(LifecycleNode):
+    """Dense optical flow from one or several cameras, one model for all of them.
 
-    Subscribes ``image`` (sensor_msgs/Image, or CompressedImage on ``image/compressed``). Publishes
-    ``optical_flow`` (lfn2_msgs/OpticalFlow), ``optical_flow/flow`` (32FC2, same header),
-    ``optical_flow/visualization`` (bgr8, only with subscribers), ``optical_flow/summary`` and
-    ``/diagnostics`` (1 Hz). Services ``~/enable`` (SetBool) and ``~/reset`` (Trigger). Parameters:
-    node/parameters.py.
+    Per camera (README "Topics"): subscribes ``[NAME/]image`` (or ``image/compressed``), publishes
+    ``[NAME/]optical_flow`` (lfn2_msgs/OpticalFlow), ``.../flow`` (32FC2, same header),
+    ``.../visualization`` (bgr8, only with subscribers), ``.../summary``; one status per camera on
+    ``/diagnostics`` (1 Hz). Services ``~/enable`` (SetBool) and ``~/reset`` (Trigger).
 
     Args:
-        estimator_factory: builds the estimator from the parameter values; tests inject stand-ins
-            here. It must provide ``push``, ``reset``, ``__call__``, ``model_name`` and ``device``.
+        estimator_factory: builds the estimator from the parameter values; tests inject stand-ins.
         **kwargs: passed to ``rclpy.node.Node`` (``parameter_overrides``, ``namespace``...).
 
     Raises:
-        StartupError: invalid parameters, or the estimator cannot be built (message from the loader).
+        StartupError: an override of the wrong type (values are validated at configure).
 
     """
 
     def __init__(self, *, estimator_factory: EstimatorFactory = build_estimator, **kwargs: Any) -> None:
         super().__init__('flow_node', **kwargs)
+        forward_library_logs(self.get_logger())  # e.g. the extension loader's "compiling" warning
         self._factory = estimator_factory
-        self._lock = threading.Lock()  # guards the estimator and the pairer
         try:
-            try:
-                self._params = declare_parameters(self)
-            except ParameterException as exc:
-                raise StartupError(f'invalid parameter: {exc}') from exc
-            errors = validate_values(self._params)
-            if errors:
-                raise StartupError('invalid parameters: ' + '; '.join(errors))
-            qos = input_qos(self._params['input_qos'])
-            self._estimator = self._load_estimator()
-        except BaseException:
+            self._params = declare_parameters(self)
+        except ParameterException as exc:
             super().destroy_node()
-            raise
-        self._pairer = FramePairer(self._params['max_pair_gap'])
-        self._period = FramePeriod()
-        self._slot: LatestSlot[Frame] = LatestSlot()
-        self._stats_lock = threading.Lock()
-        self._window = self._empty_window()
-        self._totals = {'received': 0, 'invalid': 0, 'errors': 0}
-        self._last_error = ''
-        self._last_accept = 0.0
-
-        overrides = QoSOverridingOptions.with_default_policies()
-        self._flow_pub = self.create_publisher(OpticalFlow, 'optical_flow', output_qos(),
-                                               qos_overriding_options=overrides)
-        self._plain_pub = self.create_publisher(Image, 'optical_flow/flow', output_qos(),
-                                                qos_overriding_options=overrides)
-        self._vis_pub = self.create_publisher(Image, 'optical_flow/visualization', output_qos(),
-                                              qos_overriding_options=overrides)
-        self._summary_pub = self.create_publisher(OpticalFlowSummary, 'optical_flow/summary', output_qos(5),
-                                                  qos_overriding_options=overrides)
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', DIAGNOSTICS_QOS)
-        if self._params['image_transport'] == 'compressed':
-            topic = self.resolve_topic_name('image') + '/compressed'
-            self.create_subscription(CompressedImage, topic, self._on_image, qos)
-        else:
-            self.create_subscription(Image, 'image', self._on_image, qos)
-        self.create_service(SetBool, '~/enable', self._on_enable)
-        self.create_service(Trigger, '~/reset', self._on_reset)
+            raise StartupError(f'invalid parameter: {exc}') from exc
+        self.add_pre_set_parameters_callback(coerce_parameters)
         self.add_on_set_parameters_callback(validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
-        self.create_timer(1.0, self._publish_diagnostics)
+        self.cameras: dict[str, CameraPipeline] = {}
+        self.worker: InferenceWorker | None = None
+        self.last_error = ''
+        self._board: FrameBoard = FrameBoard()
+        self._configured: list[Any] = []  # services, timer, publisher made by configure
+        self._service_group = MutuallyExclusiveCallbackGroup()  # never blocked by the worker
+        self._active = False
 
-        self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._run, name='flow_worker', daemon=True)
-        self._worker.start()
-        self.get_logger().info(
-            f'{self.model_name()} on {self.device_name()}; subscribed to {self.resolve_topic_name("image")} '
-            f'({self._params["image_transport"]}, {self._params["input_qos"]})'
-        )
+    # ---------------------------------------------------------------------------- lifecycle
 
-    # ------------------------------------------------------------------------------ model
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Validate the parameters; create publishers, services and the diagnostics timer."""
+        errors = validate_values(self._params)
+        if errors:
+            return self._fail('invalid parameters: ' + '; '.join(errors))
+        self._board = FrameBoard()
+        names = self._params['cameras'] or ['']
+        self.cameras = {name: CameraPipeline(self, name, self._params, self._board) for name in names}
+        self.worker = InferenceWorker(self._factory, self._params, self._board, self.cameras,
+                                      self.get_logger())
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', DIAGNOSTICS_QOS)
+        self._configured = [
+            self._diag_pub,
+            self.create_service(SetBool, '~/enable', self._on_enable, callback_group=self._service_group),
+            self.create_service(Trigger, '~/reset', self._on_reset, callback_group=self._service_group),
+            self.create_timer(1.0, self._publish_diagnostics,
+                              callback_group=MutuallyExclusiveCallbackGroup()),
+        ]
+        return super().on_configure(state)
 
-    def _load_estimator(self) -> Any:
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the model, start the worker, subscribe."""
+        self.worker.model.active = self.worker.model.enabled = True  # diagnostics: 'loading the model'
         try:
-            estimator = self._factory(self._params)
-        except (FileNotFoundError, ValueError, ImportError, RuntimeError) as exc:
-            raise StartupError(f'cannot load the flow model: {exc}') from exc
-        wanted = self._params['device']
-        if wanted.startswith('cuda') and not str(estimator.device).startswith('cuda'):
-            self.get_logger().warning(f'device {wanted!r} requested but not available; running on the CPU')
-        return estimator
+            self.worker.load()
+        except ModelLoadError as exc:
+            self.worker.model.active = False
+            return self._fail(str(exc))
+        self.worker.start()
+        qos = input_qos(self._params['input_qos'])
+        for camera in self.cameras.values():
+            camera.subscribe(qos)
+        self._active = True
+        topics = ', '.join(c.input_topic for c in self.cameras.values())
+        self.get_logger().info(f'{self.worker.model_name} on {self.worker.device_name}; '
+                               f'subscribed to {topics} '
+                               f'({self._params["image_transport"]}, {self._params["input_qos"]})')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe, stop the worker, free the model."""
+        self._deactivate()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Destroy what configure created."""
+        self._cleanup()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Deactivate and clean up from any state."""
+        self._deactivate()
+        self._cleanup()
+        return _OK
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """An exception in a transition: release everything, back to unconfigured."""
+        self._deactivate()
+        self._cleanup()
+        return _OK
+
+    def _fail(self, message: str) -> TransitionCallbackReturn:
+        self.last_error = message
+        self.get_logger().error(message)
+        return _FAIL
+
+    def _deactivate(self) -> None:
+        self._active = False
+        for camera in self.cameras.values():
+            camera.unsubscribe()
+        if self.worker is not None:
+            self.worker.unload()
+            self.worker.model.active = False
+        self._board.clear()
+
+    def _cleanup(self) -> None:
+        for camera in self.cameras.values():
+            camera.destroy()
+        self.cameras = {}
+        for entity in self._configured:
+            {'Publisher': self.destroy_publisher, 'Service': self.destroy_service,
+             'Timer': self.destroy_timer}[type(entity).__name__](entity)
+        self._configured = []
+
+    def autostart(self) -> None:
+        """Configure and activate when the ``autostart`` parameter is true (no lifecycle manager).
+
+        Raises:
+            StartupError: a transition failed; the message says why.
+
+        """
+        if not self._params['autostart']:
+            self.get_logger().info('autostart is false: waiting for lifecycle transitions')
+            return
+        for trigger in (self.trigger_configure, self.trigger_activate):
+            if trigger() != _OK:
+                raise StartupError(self.last_error or f'{trigger.__name__} failed')
 
     def model_name(self) -> str:
-        """Name of the loaded model, or 'none' while disabled."""
-        return self._estimator.model_name if self._estimator is not None else 'none'
-
-    def device_name(self) -> str:
-        """Device the model runs on, or 'none' while disabled."""
-        return str(self._estimator.device) if self._estimator is not None else 'none'
+        """Name of the loaded model, or 'none' while inactive or disabled."""
+        return self.worker.model_name if self.worker is not None else 'none'
 
     @property
     def frames_received(self) -> int:
-        """Input messages that reached the image callback since start."""
-        with self._stats_lock:
-            return self._totals['received']
+        """Input messages that reached the image callbacks of every camera since configure."""
+        return sum(camera.health.totals['received'] for camera in self.cameras.values())
 
-    # -------------------------------------------------------------------------- callbacks
+    def device_name(self) -> str:
+        """Device the model runs on, or 'none' while inactive or disabled."""
+        return self.worker.device_name if self.worker is not None else 'none'
 
-    def _on_image(self, msg: Image | CompressedImage) -> None:
-        received_ns = time.monotonic_ns()
-        arrival_ns = self.get_clock().now().nanoseconds
-        with self._stats_lock:
-            self._window['received'] += 1
-            self._totals['received'] += 1
-        stamp_ns = conv.time_to_ns(msg.header.stamp)
-        self._period.observe(stamp_ns)
-        if self._estimator is None:
-            return
-        max_rate = self._params['max_rate']
-        now = time.monotonic()
-        if max_rate > 0 and now - self._last_accept < 1.0 / max_rate:
-            self._slot.count_dropped()
-            return
-        try:
-            if isinstance(msg, CompressedImage):
-                image = conv.compressed_to_bgr8(msg)
-            else:
-                image = conv.image_to_bgr8(msg)
-        except conv.ImageError as exc:
-            with self._stats_lock:
-                self._totals['invalid'] += 1
-            self.get_logger().warning(f'skipping input frame: {exc}', throttle_duration_sec=5.0)
-            return
-        self._last_accept = now
-        encoding = getattr(msg, 'encoding', None) or f'compressed:{msg.format}'
-        self._slot.put(Frame(image, stamp_ns, encoding, msg.header, received_ns, arrival_ns - stamp_ns))
+    # ------------------------------------------------------------------------- services
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
-        if request.data and self._estimator is None:
-            try:
-                estimator = self._load_estimator()
-            except StartupError as exc:
-                response.success, response.message = False, str(exc)
-                return response
-            with self._lock:
-                self._estimator = estimator
-        elif not request.data and self._estimator is not None:
-            with self._lock:
-                device, self._estimator = str(self._estimator.device), None
-                self._pairer.reset()
-            self._slot.clear()
-            if device.startswith('cuda'):  # give the cached blocks back to the driver
-                import torch
-
-                torch.cuda.empty_cache()
-        response.success = True
-        response.message = 'processing enabled' if request.data else 'processing disabled, model unloaded'
+        if not self._active:
+            response.success, response.message = False, 'the node is not active (lifecycle)'
+            return response
+        self.worker.model.enabled = request.data
+        if request.data and self.worker.model.state in ('unloaded', 'failed'):
+            self.worker.request_load()
+            message = 'processing enabled, model loading'
+        elif not request.data:
+            self.worker.request_unload()
+            message = 'processing disabled, model unloading'
+        else:
+            message = 'processing enabled'
+        for camera in self.cameras.values():
+            camera.health.restart_stall_timer()
+        response.success, response.message = True, message
         return response
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        self._slot.clear()
-        with self._lock:
-            self._pairer.reset()
-            if self._estimator is not None:
-                self._estimator.reset()
-        response.success, response.message = True, 'stored frame dropped'
+        self._board.clear()
+        for camera in self.cameras.values():
+            camera.reset_requested = True  # applied by the worker between rounds
+            camera.health.restart_stall_timer()
+        response.success, response.message = True, 'stored frames dropped'
         return response
 
     def _apply_parameters(self, params: list) -> None:
         for param in params:
             if param.name in self._params:
                 self._params[param.name] = param.value
-            if param.name == 'max_pair_gap':
-                self._pairer.max_pair_gap_s = param.value
+        for camera in self.cameras.values():
+            camera.apply_parameters()
 
-    # ----------------------------------------------------------------------------- worker
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            taken = self._slot.take(timeout_s=0.1)
-            if taken is not None:
-                frame, frame.frames_skipped = taken[0], taken[1]
-                self._process(frame)
-
-    def _process(self, frame: Frame) -> None:
-        queue_time_s = (time.monotonic_ns() - frame.received_ns) / 1e9
-        confidence = None
-        with self._lock:
-            estimator = self._estimator
-            if estimator is None:
-                return
-            decision = self._pairer.next(frame)
-            if decision.previous is not None:
-                # Frames lost before the callback (best-effort input) show only in the stamp gap.
-                frame.frames_skipped = max(frame.frames_skipped, self._period.frames_between(
-                    decision.previous.stamp_ns, frame.stamp_ns))
-            if decision.previous is None:
-                estimator.reset()
-                self.get_logger().debug(f'pairing restarts: {decision.reason}')
-            start = time.perf_counter()
-            try:
-                flow = estimator.push(frame.image)
-                if flow is not None and not np.isfinite(flow).all():
-                    raise FloatingPointError('the model returned NaN or infinite flow')
-                if flow is not None and self._params['compute_confidence']:
-                    backward = estimator(frame.image, decision.previous.image)
-                    confidence = fb_confidence(flow, backward)
-            except (RuntimeError, FloatingPointError, ValueError) as exc:  # CUDA OOM is a RuntimeError
-                estimator.reset()
-                self._pairer.reset()
-                self._report_error(f'inference failed, frame skipped: {exc}')
-                return
-            inference_s = time.perf_counter() - start
-        if flow is None or decision.previous is None:
-            return
-        self._publish(frame, decision.previous, flow, confidence, inference_s, queue_time_s,
-                      estimator.model_name)
-
-    def _publish(self, frame: Frame, previous: Frame, flow: np.ndarray, confidence: np.ndarray | None,
-                 inference_s: float, queue_time_s: float, model: str) -> None:
-        prev_stamp = previous.header.stamp
-        msg = conv.build_optical_flow(frame.header, prev_stamp, flow, input_width=frame.image.shape[1],
-                                      model=model, frames_skipped=frame.frames_skipped, confidence=confidence)
-        self._flow_pub.publish(msg)
-        self._plain_pub.publish(msg.flow)
-        if self._params['publish_visualization'] and self._vis_pub.get_subscription_count() > 0:
-            from lfn2_ros.evaluation.visualize import flow_to_color
-
-            self._vis_pub.publish(conv.array_to_image(flow_to_color(flow), frame.header))
-        latency_s = (self.get_clock().now().nanoseconds - frame.stamp_ns) / 1e9
-        self._summary_pub.publish(conv.build_summary(
-            frame.header, prev_stamp, flow_stats(flow), inference_time_s=inference_s, latency_s=latency_s,
-            receive_latency_s=frame.receive_latency_ns / 1e9, queue_time_s=queue_time_s,
-            frames_skipped=frame.frames_skipped))
-        with self._stats_lock:
-            self._window['published'] += 1
-            self._window['inference_s'] += inference_s
-            self._window['latency_s'] += latency_s
-
-    # ------------------------------------------------------------------------ diagnostics
-
-    def _report_error(self, message: str) -> None:
-        self.get_logger().error(message, throttle_duration_sec=5.0)
-        with self._stats_lock:
-            self._totals['errors'] += 1
-            self._window['errors'] += 1
-            self._last_error = message
-
-    @staticmethod
-    def _empty_window() -> dict[str, Any]:
-        return {'start': time.monotonic(), 'received': 0, 'published': 0, 'errors': 0,
-                'inference_s': 0.0, 'latency_s': 0.0}
+    # ---------------------------------------------------------------------- diagnostics
 
     def _publish_diagnostics(self) -> None:
-        with self._stats_lock:
-            window, self._window = self._window, self._empty_window()
-            totals, last_error = dict(self._totals), self._last_error
-        window['elapsed_s'] = time.monotonic() - window['start']
-        level, message, values = conv.flow_status(
-            window, dropped=self._slot.dropped_total, invalid=totals['invalid'], errors=totals['errors'],
-            last_error=last_error, enabled=self._estimator is not None, device=self.device_name(),
-            model=self.model_name())
-        self._diag_pub.publish(conv.build_diagnostics(
-            self.get_clock().now().to_msg(), f'{self.get_name()}: optical flow', self.device_name(), level,
-            message, values))
+        worker = self.worker
+        statuses = [camera.diagnostic_status(worker.model, worker.device_name, worker.model_name)
+                    for camera in list(self.cameras.values())]
+        self._diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()),
+                                               status=statuses))
+
+    def stop(self) -> None:
+        """Stop the worker (before the context goes: it publishes nothing afterwards)."""
+        if self.worker is not None:
+            self.worker.stop(timeout_s=10.0)  # within launch's SIGTERM escalation for a CPU inference
 
     def destroy_node(self) -> None:
         """Stop the worker thread, then destroy the node."""
-        self._stop.set()
-        self._slot.close()
-        if self._worker.is_alive() and threading.current_thread() is not self._worker:
-            self._worker.join(timeout=5.0)
+        self.stop()
         super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
-    """Run ``flow_node`` until shutdown (jazzy demos' main pattern).
+    """Run ``flow_node`` until SIGINT/SIGTERM; 0 after a clean shutdown, 1 on a start-up error.
 
     Args:
         args: command-line arguments (ROS arguments included); None = ``sys.argv``.
 
     Returns:
-        0 after a clean shutdown, 1 on a start-up error (the reason is logged).
+        The exit code.
 
     """
-    return spin_node(FlowNode, args, fatal=(StartupError,), logger_name='flow_node')
+    return spin_node(FlowNode, args, fatal=(StartupError,), logger_name='flow_node',
+                     start=FlowNode.autostart,
+                     # threads for each camera's decoding, the services, timer and lifecycle callbacks
+                     executor=lambda: MultiThreadedExecutor(num_threads=max(4, os.cpu_count() or 1)))
 
 
 if __name__ == '__main__':

@@ -8,13 +8,13 @@ Pure Python (no ROS types), so the rules are tested without a graph.
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-__all__ = ['Frame', 'FramePairer', 'LatestSlot', 'PairDecision']
+__all__ = ['Frame', 'FrameBoard', 'FramePairer', 'LatestSlot', 'PairDecision']
 
 T = TypeVar('T')
 
@@ -186,41 +186,67 @@ class LatestSlot(Generic[T]):
             self._cond.notify_all()
 
 
-class FramePeriod:
-    """Camera frame period from the stamps of the frames that reached the node.
+class FrameBoard(Generic[T]):
+    """One :class:`LatestSlot` per camera behind one condition: the worker takes every ready frame at once.
 
-    Frames a best-effort subscription loses before the callback never reach :class:`LatestSlot`, so
-    its drop count misses them. The shortest recent stamp interval is the camera period (as long as
-    some consecutive frames arrive), and a pair's stamp gap in periods tells how many frames lie
-    between its two frames, however they were lost.
-
-    Args:
-        window: number of recent intervals kept.
-
+    Frames of several cameras that arrived while the model was busy are taken together, so they go
+    through one batched forward pass.
     """
 
-    def __init__(self, window: int = 32) -> None:
-        self._intervals: deque[int] = deque(maxlen=window)
-        self._last_ns: int | None = None
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._items: dict[Hashable, T] = {}
+        self._dropped: dict[Hashable, int] = {}
+        self._closed = False
+        self.dropped_total: dict[Hashable, int] = {}
+        """Per key: items replaced before being consumed, or counted with :meth:`count_dropped`."""
 
-    def observe(self, stamp_ns: int) -> None:
-        """Record the stamp of a received frame (ns); a stamp going backwards restarts the estimate."""
-        if self._last_ns is not None:
-            if stamp_ns < self._last_ns:
-                self._intervals.clear()
-            elif stamp_ns > self._last_ns:
-                self._intervals.append(stamp_ns - self._last_ns)
-        self._last_ns = stamp_ns
+    def put(self, key: Hashable, item: T) -> bool:
+        """Store ``item`` for ``key``; returns True if it replaced an unconsumed item (counted dropped)."""
+        with self._cond:
+            replaced = key in self._items
+            if replaced:
+                self._count(key, 1)
+            self._items[key] = item
+            self._cond.notify()
+            return replaced
 
-    @property
-    def period_ns(self) -> int | None:
-        """Estimated frame period, ns; None until 4 intervals were seen."""
-        intervals = list(self._intervals)
-        return min(intervals) if len(intervals) >= 4 else None
+    def count_dropped(self, key: Hashable, count: int = 1) -> None:
+        """Count frames of ``key`` dropped before the board (rate limit, invalid) as skipped."""
+        with self._cond:
+            self._count(key, count)
 
-    def frames_between(self, previous_ns: int, current_ns: int) -> int:
-        """Frames the camera produced strictly between two stamps (0 while the period is unknown)."""
-        period = self.period_ns
-        if period is None or current_ns <= previous_ns:
-            return 0
-        return max(0, round((current_ns - previous_ns) / period) - 1)
+    def _count(self, key: Hashable, count: int) -> None:
+        self._dropped[key] = self._dropped.get(key, 0) + count
+        self.dropped_total[key] = self.dropped_total.get(key, 0) + count
+
+    def take_all(self, timeout_s: float | None = None) -> dict[Hashable, tuple[T, int]]:
+        """Wait for at least one item and remove every stored one.
+
+        Args:
+            timeout_s: longest wait, s; None waits until an item arrives or :meth:`close`.
+
+        Returns:
+            key -> ``(item, dropped since the key's previous take)``; empty on timeout or after close.
+
+        """
+        with self._cond:
+            self._cond.wait_for(lambda: bool(self._items) or self._closed, timeout_s)
+            if self._closed:
+                return {}
+            items, self._items = self._items, {}
+            return {key: (item, self._dropped.pop(key, 0)) for key, item in items.items()}
+
+    def clear(self, key: Hashable | None = None) -> None:
+        """Drop the pending item of ``key`` (every key when None) uncounted; restart its skipped count."""
+        with self._cond:
+            keys = list(self._items) + list(self._dropped) if key is None else [key]
+            for k in keys:
+                self._items.pop(k, None)
+                self._dropped.pop(k, None)
+
+    def close(self) -> None:
+        """Wake and stop the consumer; later takes return empty."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()

@@ -30,6 +30,7 @@ import dataclasses
 import fcntl
 import glob
 import hashlib
+import importlib.machinery
 import importlib.util
 import logging
 import os
@@ -174,12 +175,32 @@ def jit_allowed() -> tuple[bool, str]:
     return False, 'installed package (rebuild with colcon build or pip install, or set LFN2_JIT=1)'
 
 
+def prebuilt_candidates() -> list[Path]:
+    """Every compiled ``lfn2_ros.ops._C`` this process could load, in the order they are tried.
+
+    The one beside this file first, then those of other ``lfn2_ros`` trees on ``sys.path``: running the
+    tests from a colcon workspace's source directory imports the sources, while ``colcon build`` (without
+    ``--symlink-install``) put the module into ``install/``.
+    """
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    found: list[Path] = []
+    others = [Path(entry) / 'lfn2_ros' / 'ops' for entry in sys.path if entry]
+    for directory in [Path(__file__).resolve().parent] + others:
+        if not directory.is_dir():
+            continue
+        for candidate in sorted(directory.glob('_C*')):
+            resolved = candidate.resolve()
+            if candidate.name.endswith(suffixes) and resolved not in found:
+                found.append(resolved)
+    return found
+
+
 def prebuilt_path() -> Optional[Path]:
-    """Path of the compiled ``lfn2_ros.ops._C`` if one is importable (found without importing it)."""
-    spec = importlib.util.find_spec('lfn2_ros.ops._C')
-    if spec is None or not spec.origin:
-        return None
-    return Path(spec.origin)
+    """The first :func:`prebuilt_candidates` entry built from the current sources, else the first entry."""
+    candidates = prebuilt_candidates()
+    current = sources_hash()
+    matching = [c for c in candidates if current is not None and embedded_hash(c) == current]
+    return (matching or candidates or [None])[0]
 
 
 def embedded_hash(library: Path) -> Optional[str]:
@@ -286,8 +307,18 @@ def build(verbose: bool = False, with_cuda: Optional[bool] = None) -> str:
     return name
 
 
+def _import_module_file(library: Path) -> None:
+    """Import ``library`` as ``lfn2_ros.ops._C`` (importing registers torch.ops.lfn2)."""
+    spec = importlib.util.spec_from_file_location('lfn2_ros.ops._C', library)
+    if spec is None or spec.loader is None:
+        raise ImportError(f'cannot import {library}')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules['lfn2_ros.ops._C'] = module
+
+
 def _load_prebuilt() -> Optional[tuple[bool, str]]:
-    """Import ``lfn2_ros.ops._C`` when it matches the sources; None when there is none or it is stale."""
+    """Import the compiled module that matches the sources; None when there is none or it is stale."""
     library = prebuilt_path()
     if library is None:
         return None
@@ -299,9 +330,8 @@ def _load_prebuilt() -> Optional[tuple[bool, str]]:
                         'instead (rebuild with colcon build to refresh it)', library, CSRC)
             return None
         log.warning('lfn2 extension: %s does not match the installed sources; loading it anyway', library)
-    import lfn2_ros.ops._C  # noqa: F401  (importing registers torch.ops.lfn2)
-
-    return True, f'prebuilt {library.name}'
+    _import_module_file(library)
+    return True, f'prebuilt {library}'
 
 
 def load() -> tuple[bool, str]:
