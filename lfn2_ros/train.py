@@ -4,18 +4,21 @@
 
 Examples::
 
-    # the paper's 5 stages on the generator, CPU-sized
-    python -m lfn2_ros.train --out runs/a --iters 300,150,250,250,600 \
-        --crop 160x224,160x224,192x256 --batch 8,8,4
+    # the paper's 5 stages on generated FlyingChairs-like pairs
+    python -m lfn2_ros.train --out runs/a --iters 2000,1000,2000,2000,4000 --crop 256x320 --batch 4
+    # the same on 4 GPUs (or CPU processes: gloo), one machine; several machines: torchrun --nnodes
+    torchrun --nproc_per_node=4 -m lfn2_ros.train --out runs/a --iters 2000,1000,2000,2000,4000
+    # a 100-minute session of a longer run; rerun the same command to resume exactly
+    python -m lfn2_ros.train --out runs/a --iters ... --session-minutes 100 --threads 2
     # fine-tune a checkpoint on a dataset directory (lfn2_ros.datasets layouts)
-    python -m lfn2_ros.train --out runs/ft --stages pre_M3S3R3 --init w.pth \
-        --dataset /data/Sintel --iters 1000
-    # export the last stage's weights in fp16
-    python -m lfn2_ros.train --out runs/a --export lfn2_ros/weights/liteflownet2_default.pth
+    python -m lfn2_ros.train --out runs/ft --stages pre_M3S3R3 --init w.pth --dataset /data/Sintel \
+        --iters 1000
+    # export the last stage's weights (fp16 only if that costs no accuracy)
+    python -m lfn2_ros.train --out runs/a --iters ... --export lfn2_ros/weights/liteflownet2_default.pth
 
 Per-stage options take one value (all stages) or a comma-separated list (the last value repeats).
 Rerunning the same command resumes: finished stages are skipped, an interrupted stage continues from its
-last checkpoint.
+last checkpoint with the same optimizer state, RNG states and data position.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ def _size(text: str) -> tuple[int, int]:
     try:
         h, w = (int(v) for v in text.lower().split('x'))
     except ValueError:
-        raise ValueError(f'size must be HxW, e.g. 192x256, got {text!r}') from None
+        raise ValueError(f'size must be HxW, e.g. 256x320, got {text!r}') from None
     if h <= 0 or w <= 0:
         raise ValueError(f'size must be positive, got {text!r}')
     return h, w
@@ -55,82 +58,203 @@ def _size(text: str) -> tuple[int, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    p = argparse.ArgumentParser(prog='python -m lfn2_ros.train', description=__doc__.split('\n\n')[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--out', required=True, type=Path,
-                   help='output directory (checkpoints, log.csv, training.png)')
-    p.add_argument('--stages', default='all',
-                   help="comma-separated variant aliases, or 'all' = pre_M6S6,pre_M6S6R6,pre_M5S5R5,"
-                        'pre_M4S4R4,pre_M3S3R3 (default)')
-    p.add_argument('--iters', default=str(DEFAULT_ITERS), help='iterations per stage')
-    p.add_argument('--lr', default=None, help='Adam learning rate per stage (default: the mmflow configs)')
-    p.add_argument('--crop', default='192x256', help='training crop HxW per stage, px')
-    p.add_argument('--batch', default='4', help='batch size per stage')
-    p.add_argument('--motion', default='default',
-                   help='generated-pair distribution per stage: default, rigid (no photometric changes) or '
-                        'translation (one shifted photo; a warm-up that leaves the zero-flow plateau)')
-    p.add_argument('--zero-flow-heads', action='store_true',
-                   help='start fresh stages with zeroed flow-predicting convolutions (faster start than '
-                        "mmflow's Kaiming init)")
+    p = argparse.ArgumentParser(
+        prog='python -m lfn2_ros.train',
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        '--out', required=True, type=Path, help='output directory (checkpoints, log.csv, training.png)'
+    )
+    p.add_argument(
+        '--stages',
+        default='all',
+        help="comma-separated variant aliases, or 'all' = pre_M6S6,pre_M6S6R6,pre_M5S5R5,"
+        'pre_M4S4R4,pre_M3S3R3 (default)',
+    )
+    p.add_argument(
+        '--iters', default=str(DEFAULT_ITERS), help='iterations per stage (defines the lr schedule)'
+    )
+    p.add_argument('--lr', default=None, help='learning rate per stage (default: the mmflow configs)')
+    p.add_argument('--crop', default='256x320', help='training crop HxW per stage, px')
+    p.add_argument('--batch', default='4', help='batch size per stage and process')
+    p.add_argument(
+        '--data',
+        default='chairs',
+        help='generated-pair distribution per stage: chairs (default), '
+        'rigid (no photometric changes) or easy (motions to 40 px, few objects)',
+    )
+    p.add_argument('--max-motion', type=float, default=None, help='bound of the translation tail, px (100)')
+    p.add_argument(
+        '--photos',
+        type=Path,
+        default=None,
+        help='photo folder (default $LFN2_PHOTOS or ~/.cache/lfn2_ros/photos/images)',
+    )
+    p.add_argument('--no-photos', action='store_true', help='procedural textures only')
     p.add_argument('--time-limit-min', default=None, help='optional wall-time budget per stage, minutes')
-    p.add_argument('--init', type=Path, default=None,
-                   help='checkpoint initialising the first stage (fine-tune)')
-    p.add_argument('--dataset', type=Path, default=None, help='train on this dataset directory instead of '
-                   'generated pairs (Sintel/KITTI/FlyingChairs layouts, lfn2_ros.datasets)')
+    p.add_argument(
+        '--session-minutes',
+        type=float,
+        default=None,
+        help='stop this invocation after this many minutes with a resumable checkpoint',
+    )
+    p.add_argument(
+        '--init', type=Path, default=None, help='checkpoint initialising the first stage (fine-tune)'
+    )
+    p.add_argument(
+        '--dataset',
+        type=Path,
+        default=None,
+        help='train on this dataset directory instead of '
+        'generated pairs (Sintel/KITTI/FlyingChairs layouts, lfn2_ros.datasets)',
+    )
     p.add_argument('--splits', default=None, help='comma-separated dataset splits (default: all found)')
     p.add_argument('--seed', type=int, default=0, help='seed of model init and data (0 <= seed < 10^6)')
-    p.add_argument('--threads', type=int, default=1, help='torch/OpenCV threads (default 1)')
+    p.add_argument('--threads', type=int, default=1, help='torch threads per process (default 1)')
+    p.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
+    p.add_argument(
+        '--amp',
+        default='off',
+        choices=('off', 'bf16', 'fp16'),
+        help='mixed precision (fp16: CUDA only; bf16 on the CPU is slower than fp32 here)',
+    )
     p.add_argument('--weight-decay', type=float, default=4e-4)
+    p.add_argument(
+        '--coupled-decay',
+        action='store_true',
+        help="mmflow's L2 inside Adam instead of decoupled (AdamW) decay; it kills weakly used levels",
+    )
+    p.add_argument('--zero-flow-heads', action='store_true', help='start fresh stages with zeroed flow heads')
+    p.add_argument('--grad-clip', type=float, default=None, help='max global gradient norm')
     p.add_argument('--log-every', type=int, default=10)
-    p.add_argument('--val-every', type=int, default=100, help='held-out validation interval, iterations')
+    p.add_argument(
+        '--val-every', type=int, default=200, help='validation and health-check interval, iterations'
+    )
     p.add_argument('--val-count', type=int, default=8, help='held-out pairs per validation (0: none)')
-    p.add_argument('--val-size', default='320x448', help='held-out pair size HxW (multiple of 32)')
+    p.add_argument('--val-size', default='384x512', help='held-out pair size HxW (multiple of 32)')
     p.add_argument('--checkpoint-every', type=int, default=50)
     p.add_argument('--no-progress', action='store_true', help='no tqdm progress bar')
-    p.add_argument('--export', type=Path, default=None,
-                   help='after training, write the last stage as fp16 weights to this path')
+    p.add_argument(
+        '--export',
+        type=Path,
+        default=None,
+        help='after training, write the last stage as shipped weights (lfn2_ros_default_v2)',
+    )
+    p.add_argument('--carry', type=Path, default=None,
+                   help='carry folder to commit between sessions (e.g. training_state): unpacked into --out '
+                   'before training (when --out lacks the files), packed from it afterwards')
+    p.add_argument('--carry-moments', default='fp32', choices=('fp32', 'bf16'),
+                   help='precision of the Adam moments in the carry folder (bf16: a third smaller, inexact)')
+    p.add_argument('--export-dtype', default='auto', choices=('auto', 'float32', 'float16'))
     return p
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``python -m lfn2_ros.train`` / ``ros2 run lfn2_ros train``; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    os.environ.setdefault('OMP_NUM_THREADS', str(args.threads))
+def _config(args: argparse.Namespace):
+    from dataclasses import replace
 
     from lfn2_ros.training import trainer
-    from lfn2_ros.training.data import motion_preset
+    from lfn2_ros.training.motion import PairConfig, preset
+
+    names = (
+        trainer.FULL_SCHEDULE
+        if args.stages == 'all'
+        else [s.strip() for s in args.stages.split(',') if s.strip()]
+    )
+    aliases = [get_variant(n).alias for n in names]
+    n = len(aliases)
+
+    def data_of(name: str) -> PairConfig:
+        cfg = preset(name)
+        return cfg if args.max_motion is None else replace(cfg, max_translation_px=args.max_motion)
+
+    columns = zip(
+        aliases,
+        _per_stage(args.iters, n, int, 'iters'),
+        _per_stage(args.lr, n, float, 'lr'),
+        _per_stage(args.crop, n, _size, 'crop'),
+        _per_stage(args.batch, n, int, 'batch'),
+        _per_stage(args.time_limit_min, n, float, 'time-limit-min'),
+        _per_stage(args.data, n, data_of, 'data'),
+        strict=True,
+    )
+    stages = [
+        trainer.StageConfig(
+            variant=a,
+            iterations=it,
+            lr=lr if lr is not None else trainer.CONFIG_LR.get(a, 5e-5),
+            crop=c,
+            batch_size=b,
+            time_limit_s=None if t is None else t * 60.0,
+            data=d,
+        )
+        for a, it, lr, c, b, t, d in columns
+    ]
+    return trainer.TrainConfig(
+        out_dir=args.out,
+        stages=stages,
+        init=args.init,
+        seed=args.seed,
+        threads=args.threads,
+        device=args.device,
+        amp=args.amp,
+        weight_decay=args.weight_decay,
+        decoupled_decay=not args.coupled_decay,
+        grad_clip=args.grad_clip,
+        log_every=args.log_every,
+        val_every=args.val_every,
+        val_count=args.val_count,
+        val_size=_size(args.val_size),
+        checkpoint_every=args.checkpoint_every,
+        session_limit_s=None if args.session_minutes is None else args.session_minutes * 60.0,
+        dataset=args.dataset,
+        splits=args.splits.split(',') if args.splits else None,
+        data=data_of('chairs'),
+        photos=args.photos,
+        use_photos=not args.no_photos,
+        progress=not args.no_progress,
+        zero_flow_heads=args.zero_flow_heads,
+    )
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``python -m lfn2_ros.train`` (also under ``torchrun``); returns the exit status."""
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault('OMP_NUM_THREADS', str(args.threads))
+    from lfn2_ros.training import trainer
 
     try:
-        names = (trainer.FULL_SCHEDULE if args.stages == 'all'
-                 else [s.strip() for s in args.stages.split(',') if s.strip()])
-        aliases = [get_variant(n).alias for n in names]
-        n = len(aliases)
-        iters = _per_stage(args.iters, n, int, 'iters')
-        lrs = _per_stage(args.lr, n, float, 'lr')
-        crops = _per_stage(args.crop, n, _size, 'crop')
-        batches = _per_stage(args.batch, n, int, 'batch')
-        limits = _per_stage(args.time_limit_min, n, float, 'time-limit-min')
-        motions = _per_stage(args.motion, n, motion_preset, 'motion')
-        stages = [trainer.StageConfig(variant=a, iterations=it,
-                                      lr=lr if lr is not None else trainer.CONFIG_LR.get(a, 5e-5),
-                                      crop=c, batch_size=b, time_limit_s=None if t is None else t * 60.0,
-                                      motion=mo)
-                  for a, it, lr, c, b, t, mo in zip(aliases, iters, lrs, crops, batches, limits, motions,
-                                                    strict=True)]
-        cfg = trainer.TrainConfig(
-            out_dir=args.out, stages=stages, init=args.init, seed=args.seed, threads=args.threads,
-            weight_decay=args.weight_decay, log_every=args.log_every, val_every=args.val_every,
-            val_count=args.val_count, val_size=_size(args.val_size), checkpoint_every=args.checkpoint_every,
-            dataset=args.dataset, splits=args.splits.split(',') if args.splits else None,
-            progress=not args.no_progress, zero_flow_heads=args.zero_flow_heads)
+        cfg = _config(args)
+        if args.carry is not None and args.carry.is_dir():
+            from lfn2_ros.training.carry import unpack_run
+
+            unpack_run(args.carry, args.out)
         final = trainer.run_training(cfg)
     except (ValueError, FileNotFoundError) as exc:
         print(f'train: error: {exc}', file=sys.stderr)
         return 2
+    if int(os.environ.get('RANK', '0')) != 0:
+        return 0
+    if args.carry is not None:
+        from lfn2_ros.training.carry import pack_run
+
+        size = pack_run(args.out, args.carry, args.carry_moments)
+        print(f'carry folder {args.carry}: {size / 1e6:.1f} MB (commit it to resume in a later session)')
+    if final is None:
+        print('session budget spent: rerun the same command to resume')
+        return 0
     print(f'final checkpoint: {final}')
     if args.export is not None:
-        size = trainer.export_fp16(final, args.export, meta={'trained_by': 'lfn2_ros.train'})
-        print(f'exported fp16 weights: {args.export} ({size / 1e6:.2f} MB)')
+        from lfn2_ros.training.export import export_weights
+
+        report = export_weights(
+            final, args.export, dtype=args.export_dtype, meta={'trained_by': 'lfn2_ros.train'}
+        )
+        print(
+            f'exported {report["dtype"]} weights: {args.export} ({report["size_bytes"] / 1e6:.2f} MB); fp16 '
+            f'check: mean flow change {report["mean_diff_px"]:.4f} px, {report["flushed"]} weights flushed; '
+            f'{report["health"]}'
+        )
     return 0
 
 

@@ -148,3 +148,20 @@ def test_no_citation_of_notes_outside_the_repo(name):
         offenders += [f'{path.relative_to(REPO)}:{line_of(text, m.start())}'
                       for m in re.finditer(re.escape(name), text)]
     assert not offenders, f'{name} is not in the repository; cite docs/<file>.md#<section>: {offenders}'
+
+
+SECTION_OF_AN_OUTSIDE_NOTE = re.compile(r'\bspec\s*§|§\s*\d|\bspec \d+(\.\d+)*\b|\bissue \d+\b',
+                                        re.IGNORECASE)
+
+
+def test_no_section_numbers_of_outside_notes():
+    """'spec §8', 'spec 4.1' or 'issue 7' point at texts a reader of the repository cannot open."""
+    this_file = Path(__file__).resolve()
+    offenders = []
+    for path in scanned_files():
+        if path.resolve() == this_file or path.suffix == '.md':
+            continue  # the README and docs may name issues in prose; code comments cite docs/
+        text = read(path)
+        offenders += [f'{path.relative_to(REPO)}:{line_of(text, m.start())}: {m.group(0)}'
+                      for m in SECTION_OF_AN_OUTSIDE_NOTE.finditer(text)]
+    assert not offenders, offenders

@@ -111,8 +111,9 @@ def test_stamps_header_encoding_direction_and_topics_agree(rig):
         assert summary.header == msg.header and summary.previous_stamp == msg.previous_stamp
         assert summary.mean_u == pytest.approx(2.0, abs=0.3) and summary.mean_v == pytest.approx(1.0, abs=0.3)
         assert summary.valid_fraction == 1.0 and summary.inference_time > 0
-        # Latency parts: the frame waited >= 0 s for the worker; it arrived before the flow went out.
-        assert 0.0 <= summary.queue_time < 5.0
+        # Latency parts: the frame waited >= 0 s for the worker; it arrived before the flow went out, and
+        # waiting is part of the end-to-end latency.
+        assert 0.0 <= summary.queue_time <= summary.end_to_end_latency
         assert summary.receive_latency <= summary.end_to_end_latency
 
 
@@ -264,6 +265,7 @@ def _rss_mb() -> float:
     return float('nan')
 
 
+@pytest.mark.slow
 def test_slow_model_drops_frames_with_flat_memory():
     """30 Hz camera, 10 Hz model, 300 frames of 240x320: newest frame wins, skips are counted."""
     import time
@@ -295,11 +297,13 @@ def test_slow_model_drops_frames_with_flat_memory():
         # machine gets through in 10 s varies, so the counts are checked per flow, not in total.
         assert sum(m.frames_skipped for m in flows) >= len(flows), [m.frames_skipped for m in flows]
         assert rig.node._board.dropped_total[''] >= len(flows)
-        # Latency does not grow with a queue (it would reach seconds if frames were queued).
+        # Latency does not grow with a queue: with frames queued, the last flows would be seconds later
+        # than the first ones. The baseline is this run's own first flows (no absolute time bound).
         # The test's own publishing delay is subtracted: only time spent after publication counts.
         latency = [s.end_to_end_latency - publish_lag_s.get(time_to_ns(s.header.stamp), 0.0)
                    for s in rig.probe.summaries]
-        assert np.median(latency[-10:]) < 1.0, latency
+        early, late = np.median(latency[:10]), np.median(latency[-10:])
+        assert late <= 3.0 * max(early, estimator.delay_s), latency
         # 200 leaked 230 kB frames would add ~46 MB.
         assert rss[299] - rss[100] < 20.0, rss
     finally:

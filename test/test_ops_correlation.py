@@ -215,6 +215,21 @@ def test_gradients_match_reference(with_flow):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-5)
 
 
+@pytest.mark.parametrize('hw', [(1, 7), (6, 1), (1, 1)], ids=['1x7', '6x1', '1x1'])
+def test_one_pixel_side_gradients_match_reference(hw):
+    """On a 1-px side grid_sample's coordinate is the constant 0, so that flow component has no gradient."""
+    h, w = hw
+    gen = torch.Generator().manual_seed(23)
+    f1, f2 = _features(2, 3, h, w, dtype=torch.float64, gen=gen)
+    flow = 0.3 * torch.randn(2, 2, h, w, generator=gen, dtype=torch.float64)
+    inputs = [t.requires_grad_() for t in (f1, f2, flow)]
+    out = correlation(*inputs, max_displacement=1)
+    ref = correlation_reference(*inputs, max_displacement=1)
+    g = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+    for a, b in zip(torch.autograd.grad(out, inputs, g), torch.autograd.grad(ref, inputs, g), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
+
+
 def _op_samples():
     gen = torch.Generator().manual_seed(10)
     f1, f2 = _features(2, 4, 5, 7, gen=gen)
@@ -414,3 +429,31 @@ def test_cuda_gradcheck_float64(config, with_flow):
 def test_cuda_opcheck(sample):
     args = [a.cuda() if isinstance(a, torch.Tensor) else a for a in list(_op_samples())[sample]]
     torch.library.opcheck(torch.ops.lfn2.correlation.default, args)
+
+
+@cuda
+@pytest.mark.parametrize('hw', [(1, 7), (6, 1), (1, 1)], ids=['1x7', '6x1', '1x1'])
+def test_cuda_one_pixel_side_gradients_match_reference(hw):
+    gen = torch.Generator().manual_seed(24)
+    f1, f2 = _features(2, 3, *hw, dtype=torch.float64, gen=gen)
+    flow = 0.3 * torch.randn(2, 2, *hw, generator=gen, dtype=torch.float64)
+    inputs = [t.cuda().requires_grad_() for t in (f1, f2, flow)]
+    out = correlation(*inputs, max_displacement=1)
+    ref = correlation_reference(*inputs, max_displacement=1)
+    g = torch.randn(out.shape, generator=gen, dtype=torch.float64).cuda()
+    for a, b in zip(torch.autograd.grad(out, inputs, g), torch.autograd.grad(ref, inputs, g), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
+
+
+@cuda
+def test_cuda_backward_with_flow_alerts_determinism():
+    f1, f2 = (t.cuda().requires_grad_() for t in _features(1, 4, 5, 6, gen=torch.Generator().manual_seed(25)))
+    flow = _flow(1, 5, 6, gen=torch.Generator().manual_seed(26)).cuda().requires_grad_()
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        out = correlation(f1, f2, flow)
+        with pytest.raises(RuntimeError, match='deterministic'):
+            torch.autograd.grad(out, (f1, f2, flow), torch.ones_like(out))
+    finally:
+        torch.use_deterministic_algorithms(previous)

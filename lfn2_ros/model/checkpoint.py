@@ -25,7 +25,8 @@ from lfn2_ros.model.liteflownet2 import LiteFlowNet2
 from lfn2_ros.model.variants import VARIANTS, Variant, get_variant
 from lfn2_ros.ops.cost_volume import CostVolume
 
-__all__ = ['CheckpointError', 'detect_variant', 'load_checkpoint', 'save_checkpoint']
+__all__ = ['CheckpointError', 'detect_variant', 'load_checkpoint', 'read_checkpoint', 'save_checkpoint',
+           'write_checkpoint']
 
 _PREFIX = 'module.'
 _BUFFER_SUFFIXES = ('upflow_layer.weight', 'corr_up.weight')
@@ -251,15 +252,46 @@ def load_checkpoint(path: Union[str, os.PathLike], variant: Union[str, Variant] 
     return model.eval()
 
 
+def read_checkpoint(path: Union[str, os.PathLike], map_location: Union[str, torch.device] = 'cpu',
+                    ) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    """Read a checkpoint's parts without building a model (weights_only, ``module.`` prefix stripped).
+
+    Args:
+        path: mmflow ``.pth``, a bare state dict, or a file written by :func:`save_checkpoint`.
+        map_location: passed to ``torch.load``.
+
+    Returns:
+        ``(state_dict, meta, extra)``: tensors by key, the meta dict ({} if none) and the ``extra``
+        entry written by :func:`save_checkpoint` (training state; {} if none).
+
+    Raises:
+        CheckpointError: missing or unreadable file, or not a state dict.
+
+    """
+    path = Path(path)
+    obj = _read_file(path, map_location)
+    extra = dict(obj.get('extra') or {}) if isinstance(obj, Mapping) else {}
+    state, meta = _extract_state_dict(obj, path)
+    return state, meta, extra
+
+
 def save_checkpoint(model: LiteFlowNet2, path: Union[str, os.PathLike],
-                    meta: Optional[Mapping[str, Any]] = None) -> None:
+                    meta: Optional[Mapping[str, Any]] = None, *, extra: Optional[Mapping[str, Any]] = None,
+                    dtype: Optional[torch.dtype] = None) -> None:
     """Write ``{'state_dict': ..., 'meta': {...}}`` (mmflow format) loadable with weights_only.
+
+    The file is written to a temporary name first and renamed, so an interrupted save never leaves a
+    truncated checkpoint behind.
 
     Args:
         model: the model to save (tensors are copied to the CPU).
         path: destination file; parent directories are created.
         meta: extra plain-data entries (str, int, float, bool, lists/dicts of them) merged into the
             meta dict, which always holds ``variant`` (config name), ``alias`` and ``lfn2_ros_version``.
+        extra: optional training state (tensors and plain containers, e.g. optimizer state and RNG
+            states) stored under ``'extra'``; :func:`load_checkpoint` ignores it.
+        dtype: cast the floating-point parameters to this dtype (e.g. float16 for a small export);
+            buffers stay float32. Default: as they are.
 
     """
     from lfn2_ros import __version__
@@ -275,6 +307,33 @@ def save_checkpoint(model: LiteFlowNet2, path: Union[str, os.PathLike],
     }
     if meta:
         info.update(dict(meta))
-    state = OrderedDict((k, v.detach().cpu().clone()) for k, v in model.state_dict().items())
-    torch.save({'state_dict': state, 'meta': info}, path)
+    params = {name for name, _ in model.named_parameters()}
+    state = OrderedDict()
+    for key, value in model.state_dict().items():
+        value = value.detach().cpu().clone()
+        if dtype is not None and key in params and value.is_floating_point():
+            value = value.to(dtype)
+        state[key] = value
+    write_checkpoint(path, state, info, extra)
+
+
+def write_checkpoint(path: Union[str, os.PathLike], state: Mapping[str, torch.Tensor],
+                     meta: Mapping[str, Any], extra: Optional[Mapping[str, Any]] = None) -> None:
+    """Write checkpoint parts as :func:`save_checkpoint` does (atomically), without a model.
+
+    Args:
+        path: destination file; parent directories are created.
+        state: key -> tensor (CPU).
+        meta: plain-data meta dict.
+        extra: optional training state (tensors and plain containers).
+
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    obj: dict[str, Any] = {'state_dict': dict(state), 'meta': dict(meta)}
+    if extra:
+        obj['extra'] = dict(extra)
+    tmp = path.with_name(path.name + '.tmp')
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
 

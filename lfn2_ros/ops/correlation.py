@@ -6,9 +6,15 @@
 available, else to the pure-PyTorch ``reference.correlation_reference`` with one warning naming the cause.
 The compiled ops' autograd and fake kernels are registered here (docs/extension.md#autograd-and-fake-kernels).
 
-Backend choice: ``LFN2_CORRELATION_BACKEND=auto|extension|reference`` (default auto: the extension if it loads
-or builds, else the reference), overridable at run time with ``set_backend()``. ``extension`` raises if the
-compiled op cannot be loaded.
+Backend choice: ``LFN2_CORRELATION_BACKEND=auto|extension|reference|cuda_emulated`` (default auto: the
+extension if it loads or builds, else the reference), overridable at run time with ``set_backend()``.
+``extension`` raises if the compiled op cannot be loaded. ``cuda_emulated`` is a test backend, never chosen by
+auto: the CUDA kernels compiled for the CPU on the project's CUDA emulation (``_build_emulated``), for CPU
+tensors of float64, float32, float16 and bfloat16 (fp32 accumulation); it raises when unavailable.
+
+float16 outputs saturate to +-inf where a leaky-ReLU'd channel sum exceeds the half range (|v| > 65504); the
+compiled kernels accumulate in fp32, so only the final value must fit. The default weights' correlations stay
+below ~10 (level 3), far inside it.
 """
 
 from __future__ import annotations
@@ -24,21 +30,23 @@ import torch
 
 from lfn2_ros.ops.reference import check_correlation_args, correlation_reference
 
-BACKENDS = ('auto', 'extension', 'reference')
+BACKENDS = ('auto', 'extension', 'reference', 'cuda_emulated')
 
 _lock = threading.Lock()
 _backend_override: Optional[str] = None
-_registered = False
+_registered: set[str] = set()
 _warned: set[str] = set()
-# (backend, device type) -> use the extension; deciding costs ~15 us of Python per call, much of level 6
-_decisions: dict[tuple[str, str], bool] = {}
+# (backend, device type) -> op namespace (torch.ops.lfn2 / torch.ops.lfn2_emu) or None for the reference;
+# deciding costs ~15 us of Python per call, much of level 6
+_decisions: dict[tuple[str, str], Optional[object]] = {}
 
 
 def set_backend(name: Optional[str]) -> None:
     """Force the correlation backend for this process.
 
     Args:
-        name: 'auto', 'extension', 'reference', or None to follow LFN2_CORRELATION_BACKEND again.
+        name: 'auto', 'extension', 'reference', 'cuda_emulated' (tests), or None to follow
+            LFN2_CORRELATION_BACKEND again.
 
     Raises:
         ValueError: for an unknown name.
@@ -73,7 +81,7 @@ def use_backend(name: Optional[str]) -> Iterator[None]:
 
 
 def get_backend() -> str:
-    """Return the requested backend name ('auto', 'extension' or 'reference')."""
+    """Return the requested backend name (one of ``BACKENDS``)."""
     name = _backend_override
     if name is None:
         name = os.environ.get('LFN2_CORRELATION_BACKEND', 'auto')
@@ -97,51 +105,76 @@ def _load_extension() -> tuple[bool, str]:
 
     ok, message = _build.load()
     if ok:
-        _register_python_kernels()
+        _register_python_kernels('lfn2')
     return ok, message
 
 
-def _use_extension(device: torch.device) -> bool:
-    """Whether tensors on ``device`` run the extension; decided once per backend name and device type."""
+def _load_emulated() -> tuple[bool, str]:
+    """Load (or build) the CUDA kernels on the CPU emulation (torch.ops.lfn2_emu)."""
+    from lfn2_ros.ops import _build_emulated
+
+    ok, message = _build_emulated.load()
+    if ok:
+        _register_python_kernels('lfn2_emu')
+    return ok, message
+
+
+def _ops_for(device: torch.device) -> Optional[object]:
+    """Op namespace for tensors on ``device`` (None: the reference), decided once per backend and device."""
     backend = get_backend()
     key = (backend, device.type)
-    decision = _decisions.get(key)
-    if decision is None:
-        decision = _decisions[key] = _decide_backend(backend, device)
-    return decision
+    if key not in _decisions:
+        _decisions[key] = _decide_backend(backend, device)
+    return _decisions[key]
 
 
-def _decide_backend(backend: str, device: torch.device) -> bool:
+def _decide_backend(backend: str, device: torch.device) -> Optional[object]:
     """Decide the backend for tensors on ``device``, warning once when falling back to the reference."""
     if backend == 'reference':
         _warn_once('forced', 'lfn2 correlation: using the pure-PyTorch reference (backend forced to '
                    "'reference' by LFN2_CORRELATION_BACKEND or set_backend)")
-        return False
+        return None
+    if backend == 'cuda_emulated':
+        return _decide_emulated(device)
     ok, message = _load_extension()
     if not ok:
         if backend == 'extension':
             raise RuntimeError(f'lfn2 correlation: backend forced to extension but unavailable: {message}')
         _warn_once('build', f'lfn2 correlation: compiled extension unavailable ({message}); '
                    'falling back to the pure-PyTorch reference')
-        return False
+        return None
     if device.type == 'meta' or _has_kernel(device.type):
-        return True
+        return torch.ops.lfn2
     if backend == 'extension':
         raise RuntimeError(f'lfn2 correlation: the extension has no {device.type} kernel (built without '
                            'CUDA? see scripts/build_ext.py)')
     _warn_once(f'device:{device.type}', f'lfn2 correlation: the extension has no {device.type} kernel; '
                'falling back to the pure-PyTorch reference')
-    return False
+    return None
 
 
-def _has_kernel(device_type: str) -> bool:
-    return torch._C._dispatch_has_kernel_for_dispatch_key('lfn2::correlation', device_type.upper())
+def _decide_emulated(device: torch.device) -> object:
+    """The emulated CUDA kernels run CPU (and meta) tensors only; a test backend never falls back."""
+    if device.type not in ('cpu', 'meta'):
+        raise RuntimeError(f"lfn2 correlation: backend 'cuda_emulated' runs the CUDA kernels on CPU tensors, "
+                           f'got {device.type} tensors')
+    ok, message = _load_emulated()
+    if not ok:
+        raise RuntimeError(f"lfn2 correlation: backend 'cuda_emulated' unavailable: {message}")
+    return torch.ops.lfn2_emu
+
+
+def _has_kernel(device_type: str, library: str = 'lfn2') -> bool:
+    return torch._C._dispatch_has_kernel_for_dispatch_key(f'{library}::correlation', device_type.upper())
 
 
 def has_extension() -> bool:
     """Return True when correlation() runs the compiled extension (loading or building it if needed)."""
-    if get_backend() == 'reference':
+    backend = get_backend()
+    if backend == 'reference':
         return False
+    if backend == 'cuda_emulated':
+        return _load_emulated()[0]
     return _load_extension()[0]
 
 
@@ -190,9 +223,10 @@ def correlation(
     _check_args(f1, f2, flow, max_displacement, stride, dilation_patch, negative_slope)
     if flow is not None and flow.dtype != f1.dtype:
         flow = flow.to(f1.dtype)
-    if _use_extension(f1.device):
-        return torch.ops.lfn2.correlation(f1, f2, flow, int(max_displacement), int(stride),
-                                          int(dilation_patch), float(negative_slope))
+    ops = _ops_for(f1.device)
+    if ops is not None:
+        return ops.correlation(f1, f2, flow, int(max_displacement), int(stride), int(dilation_patch),
+                               float(negative_slope))
     return correlation_reference(f1, f2, flow, max_displacement=max_displacement, stride=stride,
                                  dilation_patch=dilation_patch, negative_slope=negative_slope)
 
@@ -221,19 +255,23 @@ def _setup_context(ctx, inputs, output):
     ctx.has_flow = flow is not None
 
 
-def _backward(ctx, grad_out):
-    f1, f2, flow, out = ctx.saved_tensors
-    grad_f1, grad_f2, grad_flow = torch.ops.lfn2.correlation_backward(
-        grad_out.contiguous(), out, f1, f2, flow if ctx.has_flow else None, *ctx.params)
-    return grad_f1, grad_f2, (grad_flow if ctx.has_flow else None), None, None, None, None
+def _make_backward(library: str):
+    def backward(ctx, grad_out):
+        f1, f2, flow, out = ctx.saved_tensors
+        grad_f1, grad_f2, grad_flow = getattr(torch.ops, library).correlation_backward(
+            grad_out.contiguous(), out, f1, f2, flow if ctx.has_flow else None, *ctx.params)
+        return grad_f1, grad_f2, (grad_flow if ctx.has_flow else None), None, None, None, None
+
+    return backward
 
 
-def _register_python_kernels() -> None:
-    global _registered
+def _register_python_kernels(library: str) -> None:
+    """Register the fake kernels and autograd of ``<library>::correlation`` (lfn2 or lfn2_emu) once."""
     with _lock:
-        if _registered:
+        if library in _registered:
             return
-        torch.library.register_fake('lfn2::correlation')(_fake_correlation)
-        torch.library.register_fake('lfn2::correlation_backward')(_fake_correlation_backward)
-        torch.library.register_autograd('lfn2::correlation', _backward, setup_context=_setup_context)
-        _registered = True
+        torch.library.register_fake(f'{library}::correlation')(_fake_correlation)
+        torch.library.register_fake(f'{library}::correlation_backward')(_fake_correlation_backward)
+        torch.library.register_autograd(f'{library}::correlation', _make_backward(library),
+                                        setup_context=_setup_context)
+        _registered.add(library)

@@ -1,6 +1,9 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Endless FlyingChairs-style training pairs with exact ground-truth flow.
+"""Version-1 generator (numpy + OpenCV, small motions): the distribution the first shipped weights saw.
+
+Kept for the held-out checks of those weights; new training uses the batched torch generator in
+:mod:`lfn2_ros.training.pairs` (FlyingChairs-like motions up to 100 px, real photos, static pairs).
 
 Each pair is a stack of layers: a background texture (procedural noise, gradients, random shapes,
 stripes or a photo bundled with scikit-image) moved by a random global homography (a similarity
@@ -14,8 +17,8 @@ layer k shows the canvas point ``M_1,k^-1 x``, which frame 2 shows at ``M_2,k M_
 flow is ``proj(M_2,k M_1,k^-1 x) - x`` (px, defined on frame 1, pointing to frame 2, channel
 0 = +x right, 1 = +y down), also where x is occluded in frame 2. ``noc`` marks frame-1 pixels still
 visible (same top layer) in frame 2. Photometric augmentation (contrast, brightness, per-channel
-gain, gamma, blur, noise; mmflow ColorJitter / RandomGamma / GaussianNoise, docs/model.md#training) is applied
-after rendering and never changes the flow.
+gain, gamma, blur, noise; mmflow ColorJitter / RandomGamma / GaussianNoise, docs/model.md#training) is
+applied after rendering and never changes the flow.
 
 Sample ``index`` of a stream with seed ``seed`` depends only on ``(seed, index)``
 (``np.random.default_rng([seed, index])``), so streams are deterministic and resumable, and the

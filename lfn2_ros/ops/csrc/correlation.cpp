@@ -1,70 +1,17 @@
 // Copyright 2026 The lfn2_ros Authors
 // SPDX-License-Identifier: Apache-2.0
 //
-// Schema of the lfn2 ops (the one TORCH_LIBRARY block) and the Python module init. The kernels register
+// Schema of the lfn2 ops (the one TORCH_LIBRARY block; the schemas are in correlation.h) and the Python module init. The kernels register
 // themselves per backend in cpu/correlation_kernel.cpp and cuda/correlation_kernel.cu; autograd and the fake
 // (meta) kernels are registered in Python (lfn2_ros/ops/correlation.py).
 #include <Python.h>
 #include <torch/library.h>
 
 #include "correlation.h"
-#include "correlation_index.h"
-
-namespace lfn2 {
-
-void check_correlation_args(
-    const at::Tensor& f1, const at::Tensor& f2, const std::optional<at::Tensor>& flow,
-    int64_t max_displacement, int64_t stride, int64_t dilation_patch, double negative_slope) {
-  TORCH_CHECK(f1.dim() == 4, "lfn2::correlation: f1 must be (N, C, H, W), got ", f1.sizes());
-  TORCH_CHECK(f2.sizes() == f1.sizes(), "lfn2::correlation: f2 must have f1's shape ", f1.sizes(), ", got ",
-              f2.sizes());
-  TORCH_CHECK(f2.scalar_type() == f1.scalar_type() && f2.device() == f1.device(),
-              "lfn2::correlation: f1 and f2 must share dtype and device, got ", f1.scalar_type(), "/",
-              f1.device(), " and ", f2.scalar_type(), "/", f2.device());
-  TORCH_CHECK(at::isFloatingType(f1.scalar_type()), "lfn2::correlation: expected floating-point features, got ",
-              f1.scalar_type());
-  if (flow.has_value()) {
-    const at::Tensor& fl = *flow;
-    TORCH_CHECK(fl.dim() == 4 && fl.size(0) == f1.size(0) && fl.size(1) == 2 && fl.size(2) == f1.size(2) &&
-                    fl.size(3) == f1.size(3),
-                "lfn2::correlation: flow must be (N, 2, H, W) = (", f1.size(0), ", 2, ", f1.size(2), ", ",
-                f1.size(3), "), got ", fl.sizes());
-    TORCH_CHECK(fl.scalar_type() == f1.scalar_type() && fl.device() == f1.device(),
-                "lfn2::correlation: flow must have the features' dtype and device ", f1.scalar_type(), "/",
-                f1.device(), ", got ", fl.scalar_type(), "/", fl.device());
-  }
-  TORCH_CHECK(max_displacement >= 0, "lfn2::correlation: max_displacement must be >= 0, got ", max_displacement);
-  TORCH_CHECK(stride >= 1, "lfn2::correlation: stride must be >= 1, got ", stride);
-  TORCH_CHECK(dilation_patch >= 1, "lfn2::correlation: dilation_patch must be >= 1, got ", dilation_patch);
-  TORCH_CHECK(negative_slope >= 0, "lfn2::correlation: negative_slope must be >= 0 (the backward reads the "
-              "sign of the output), got ", negative_slope);
-}
-
-void check_correlation_grad(
-    const at::Tensor& grad_out, const at::Tensor& out, const at::Tensor& f1, int64_t max_displacement,
-    int64_t stride) {
-  const int64_t P = 2 * max_displacement + 1;
-  const std::vector<int64_t> expected = {f1.size(0), P * P, index::out_size(f1.size(2), stride),
-                                         index::out_size(f1.size(3), stride)};
-  TORCH_CHECK(grad_out.sizes() == at::IntArrayRef(expected) && out.sizes() == at::IntArrayRef(expected),
-              "lfn2::correlation_backward: grad_out and out must be ", at::IntArrayRef(expected), ", got ",
-              grad_out.sizes(), " and ", out.sizes());
-  TORCH_CHECK(grad_out.device() == f1.device() && out.device() == f1.device(),
-              "lfn2::correlation_backward: grad_out and out must be on ", f1.device());
-}
-
-}  // namespace lfn2
 
 TORCH_LIBRARY(lfn2, m) {
-  // f1, f2: (N, C, H, W); flow: optional (N, 2, H, W) level px; returns (N, P*P, ceil(H/s), ceil(W/s)),
-  // P = 2 * max_displacement + 1, leaky-ReLU'd (see correlation_index.h for the exact semantics).
-  m.def(
-      "correlation(Tensor f1, Tensor f2, Tensor? flow, int max_displacement, int stride, int dilation_patch, "
-      "float negative_slope) -> Tensor");
-  // Returns (grad_f1, grad_f2, grad_flow); grad_flow has shape (0,) when flow is None.
-  m.def(
-      "correlation_backward(Tensor grad_out, Tensor out, Tensor f1, Tensor f2, Tensor? flow, "
-      "int max_displacement, int stride, int dilation_patch, float negative_slope) -> (Tensor, Tensor, Tensor)");
+  m.def(lfn2::kCorrelationSchema);
+  m.def(lfn2::kCorrelationBackwardSchema);
 }
 
 // Importing the shared object as a Python module (`import lfn2_ros.ops._C`) registers the ops above.

@@ -68,23 +68,27 @@ LFN2_HOST_DEVICE double add_rn(double a, double b) {
 LFN2_HOST_DEVICE float floor_t(float v) { return ::floorf(v); }
 LFN2_HOST_DEVICE double floor_t(double v) { return ::floor(v); }
 
+// Which PyTorch grid_sample kernel's unnormalisation source_coordinate reproduces. The CPU kernel is tested
+// against torch's CPU reference and uses kCpu; the CUDA kernels (correlation_cuda_kernels.h) use kCuda in
+// both of their builds (nvcc, and the CPU emulation the tests run), so the tests exercise the GPU's arithmetic.
+enum class Unnormalize { kCpu, kCuda };
+
 // Source coordinate (in pixels) that grid_sample(align_corners=True) samples for output position `pos`
 // displaced by `flow` level pixels, reproducing the float arithmetic of mmflow's Warp
 // (grid = (pos + flow) * 2 / max(size - 1, 1) - 1) followed by PyTorch's unnormalisation
 // (CPU vectorised kernel: (g + 1) * ((size - 1) / 2); CUDA: ((g + 1) / 2) * (size - 1), and torch's CUDA
-// division by a scalar multiplies by its reciprocal). Mathematically this is pos + flow; the rounding matters
-// only for samples within float epsilon of the 0.9999 mask threshold.
-template <typename T>
+// division by a scalar multiplies by its reciprocal). Mathematically this is pos + flow (a constant 0 on a
+// 1-px side); the rounding matters only for samples within float epsilon of the 0.9999 mask threshold.
+template <Unnormalize kind, typename T>
 LFN2_HOST_DEVICE T source_coordinate(int64_t pos, T flow, int64_t size) {
   const T den = static_cast<T>(size > 1 ? size - 1 : 1);
   const T p = mul_rn(add_rn(static_cast<T>(pos), flow), T(2));
-#ifdef __CUDA_ARCH__
-  const T g = add_rn(mul_rn(p, T(1) / den), T(-1));
-  return mul_rn(add_rn(g, T(1)) / T(2), static_cast<T>(size - 1));
-#else
+  if (kind == Unnormalize::kCuda) {
+    const T g = add_rn(mul_rn(p, T(1) / den), T(-1));
+    return mul_rn(add_rn(g, T(1)) / T(2), static_cast<T>(size - 1));
+  }
   const T g = add_rn(p / den, T(-1));
   return mul_rn(add_rn(g, T(1)), static_cast<T>(size - 1) / T(2));
-#endif
 }
 
 // The four bilinear taps of one warped sample. Tap order nw, ne, sw, se (north = smaller y) as in
@@ -103,11 +107,11 @@ struct Taps {
 };
 
 // Taps of the sample of f2 taken for position (qx, qy) with flow (fx, fy) level px, on an H x W image.
-template <typename T>
+template <typename T, Unnormalize kind = Unnormalize::kCpu>
 LFN2_HOST_DEVICE Taps<T> bilinear_taps(int64_t qx, int64_t qy, T fx, T fy, int64_t H, int64_t W) {
   Taps<T> t;
-  const T ix = source_coordinate(qx, fx, W);
-  const T iy = source_coordinate(qy, fy, H);
+  const T ix = source_coordinate<kind>(qx, fx, W);
+  const T iy = source_coordinate<kind>(qy, fy, H);
   // Every tap is outside (mask 0) unless -1 < ix < W and -1 < iy < H; also rejects NaN and keeps the
   // integer conversion below in range.
   if (!(ix > T(-1) && ix < static_cast<T>(W) && iy > T(-1) && iy < static_cast<T>(H))) return t;
@@ -137,15 +141,20 @@ LFN2_HOST_DEVICE Taps<T> bilinear_taps(int64_t qx, int64_t qy, T fx, T fy, int64
   return t;
 }
 
-// Derivatives of a sample value V = sum_t w_t v_t with respect to the source coordinates, given the four tap
-// values (0 outside): dV/dix = (1 - wy)(v_ne - v_nw) + wy (v_se - v_sw),
-// dV/diy = (1 - wx)(v_sw - v_nw) + wx (v_se - v_ne). Since ix = qx + fx, these are also d/dflow.
+// d(source coordinate)/d(flow) along an axis of `size` pixels: 1, except on a 1-px side, where
+// grid_sample's unnormalisation multiplies by size - 1 = 0 and the coordinate is the constant 0.
+LFN2_HOST_DEVICE int coordinate_per_flow(int64_t size) { return size > 1 ? 1 : 0; }
+
+// Derivatives of a sample value V = sum_t w_t v_t with respect to the flow (fx, fy) of the sample, given the
+// four tap values (0 outside): dV/dix = (1 - wy)(v_ne - v_nw) + wy (v_se - v_sw),
+// dV/diy = (1 - wx)(v_sw - v_nw) + wx (v_se - v_ne), times d(ix)/d(fx) and d(iy)/d(fy) (coordinate_per_flow).
 template <typename T, typename A>
-LFN2_HOST_DEVICE void sample_grad(const Taps<T>& t, A v_nw, A v_ne, A v_sw, A v_se, A* d_ix, A* d_iy) {
+LFN2_HOST_DEVICE void sample_grad(const Taps<T>& t, int64_t H, int64_t W, A v_nw, A v_ne, A v_sw, A v_se,
+                                  A* d_fx, A* d_fy) {
   const A wx = static_cast<A>(t.wx);
   const A wy = static_cast<A>(t.wy);
-  *d_ix = (A(1) - wy) * (v_ne - v_nw) + wy * (v_se - v_sw);
-  *d_iy = (A(1) - wx) * (v_sw - v_nw) + wx * (v_se - v_ne);
+  *d_fx = coordinate_per_flow(W) ? (A(1) - wy) * (v_ne - v_nw) + wy * (v_se - v_sw) : A(0);
+  *d_fy = coordinate_per_flow(H) ? (A(1) - wx) * (v_sw - v_nw) + wx * (v_se - v_ne) : A(0);
 }
 
 }  // namespace index

@@ -445,11 +445,11 @@ void grad_w_impl(const Geometry& g, const T* gp, const T* f1n, const T* f2n, con
             v[k] = t.tap_in(k) ? f2n + ((n * g.H + t.tap_y(k)) * g.W + t.tap_x(k)) * C : zero.data();
           T d[4];
           Loops<T>::dots(gw, v, 4, C, d);  // gw . v_tap
-          T d_ix, d_iy;
-          index::sample_grad(t, d[0], d[1], d[2], d[3], &d_ix, &d_iy);
+          T d_fx, d_fy;
+          index::sample_grad(t, g.H, g.W, d[0], d[1], d[2], d[3], &d_fx, &d_fy);
           T* gf = gflow + n * 2 * g.H * g.W + qy * g.W + qx;
-          gf[0] = d_ix;
-          gf[g.H * g.W] = d_iy;
+          gf[0] = d_fx;
+          gf[g.H * g.W] = d_fy;
         }
       }
     }
