@@ -10,6 +10,7 @@ still installs, says so, and uses the pure-PyTorch reference correlation.
 
 import importlib.util
 import os
+import re
 import sys
 from glob import glob
 from pathlib import Path
@@ -19,6 +20,12 @@ from setuptools import find_packages, setup
 PACKAGE = 'lfn2_ros'
 HERE = Path(__file__).resolve().parent
 CSRC = f'{PACKAGE}/ops/csrc'
+
+
+def _version() -> str:
+    """The version in lfn2_ros/_version.py, read as text: setup.py must not import the package."""
+    text = (HERE / PACKAGE / '_version.py').read_text()
+    return re.search(r"^__version__ = '([^']+)'", text, re.M).group(1)
 
 
 def _say(message: str) -> None:
@@ -84,7 +91,7 @@ CMDCLASS, EXT_MODULES = _compiled_extension()
 
 setup(
     name=PACKAGE,
-    version='0.1.0',
+    version=_version(),
     packages=find_packages(include=[PACKAGE, f'{PACKAGE}.*']),
     package_data={
         f'{PACKAGE}.ops': ['csrc/*.h', 'csrc/*.cpp', 'csrc/*/*.h', 'csrc/*/*.cpp', 'csrc/*/*.cu',

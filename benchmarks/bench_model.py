@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 import lfn2_ros.model.units as units
+from lfn2_ros.cli_args import parse_size
 from lfn2_ros.inference import FlowEstimator
 from lfn2_ros.ops.correlation import has_extension, set_backend
 from lfn2_ros.ops.warp import warp
@@ -204,7 +205,7 @@ def main() -> None:
     """Print one table per size with ratios against the pairwise path."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--sizes', nargs='+', default=['320x448', '480x640', '436x1024'])
+    parser.add_argument('--sizes', nargs='+', type=parse_size, default=[(320, 448), (480, 640), (436, 1024)])
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--bf16', action='store_true', help='add the bfloat16 row (slow without oneDNN bf16)')
@@ -215,8 +216,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f'torch {torch.__version__}, {args.threads} thread(s), correlation backend: '
           f'{"extension" if has_extension() else "reference"}')
-    for size in args.sizes:
-        height, width = (int(v) for v in size.split('x'))
+    for height, width in args.sizes:
         rows = bench_size(height, width, args.repeats, args.bf16, args.mmflow_weights)
         base = rows[0][1]
         print(f'\n{height}x{width} (HxW)          ms/pair   pairwise/row')

@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import rclpy
@@ -57,8 +58,7 @@ class _Probe(Node):
         self.summaries.append(msg)
 
 
-def main() -> None:
-    """Run the camera and the node for the given time and print the table."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--seconds', type=float, default=60.0)
@@ -75,7 +75,25 @@ def main() -> None:
     parser.add_argument('--camera-in-process', action='store_true',
                         help='run the camera in this process (default: its own process, as on a robot; '
                              'in one process its rendering competes with the node for the GIL)')
-    args = parser.parse_args()
+    return parser
+
+
+@dataclass
+class _Run:
+    """What one run measured."""
+
+    frames: int
+    summaries: list
+    wall_s: float
+    frames_in: int
+    rss_first_mb: float
+    rss_end_mb: float
+    rss_samples: list[tuple[float, float]]  # (s since start, MB), from the first flow on
+    camera_where: str
+
+
+def _run(args: argparse.Namespace) -> _Run:
+    """Spin the camera, flow_node and the probe until the camera is done."""
 
     def factory(params):
         if args.random_weights:
@@ -107,7 +125,7 @@ def main() -> None:
     for node in nodes:
         executor.add_node(node)
     start = time.monotonic()
-    rss_samples: list[tuple[float, float]] = []  # (s since start, MB), from the first flow on
+    rss_samples: list[tuple[float, float]] = []
 
     def camera_running() -> bool:
         if camera is not None:
@@ -132,8 +150,13 @@ def main() -> None:
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()
+    where = 'in this process' if camera is not None else 'in its own process'
+    return _Run(frames, probe.summaries, wall_s, frames_in, probe.rss_first_mb, rss_end, rss_samples, where)
 
-    summaries = probe.summaries
+
+def _report(args: argparse.Namespace, run: _Run) -> None:
+    """Print the table of one run."""
+    summaries, wall_s, frames_in, rss_samples = run.summaries, run.wall_s, run.frames_in, run.rss_samples
     if len(summaries) < 4:
         raise SystemExit(f'bench_node: only {len(summaries)} flows arrived')
     inference = np.array([s.inference_time for s in summaries]) * 1e3
@@ -144,8 +167,7 @@ def main() -> None:
     overhead = latency - inference - queued
     quarter = max(len(summaries) // 4, 1)
     est = float(np.median(inference))
-    where = 'in this process' if camera is not None else 'in its own process'
-    print(f'{frames} frames {args.width}x{args.height} at {args.rate:g} Hz (camera {where}) '
+    print(f'{run.frames} frames {args.width}x{args.height} at {args.rate:g} Hz (camera {run.camera_where}) '
           f'in {wall_s:.1f} s; {len(summaries)} flows ({len(summaries) / wall_s:.2f} Hz); '
           f'torch threads {args.threads}')
     print(f"  frames reaching the node    {frames_in} ({frames_in / wall_s:.1f} Hz over the run)")
@@ -165,7 +187,7 @@ def main() -> None:
           f'(input QoS {args.input_qos})')
     print(f'  latency first/last quarter  {np.median(latency[:quarter]):8.1f} / '
           f'{np.median(latency[-quarter:]):8.1f} ms')
-    print(f'  RSS after first flow / end  {probe.rss_first_mb:8.1f} / {rss_end:8.1f} MB')
+    print(f'  RSS after first flow / end  {run.rss_first_mb:8.1f} / {run.rss_end_mb:8.1f} MB')
     print('  RSS over the run (s: MB)    ' + ', '.join(f'{t:.0f}: {mb:.0f}' for t, mb in rss_samples))
     steady = [(t, mb) for t, mb in rss_samples if t >= rss_samples[0][0] + 10.0]  # after the warm-up
     if len(steady) >= 4:
@@ -173,6 +195,13 @@ def main() -> None:
         half = len(t) // 2
         print(f'  RSS trend after 10 s        {np.polyfit(t, mb, 1)[0] * 60:+.1f} MB/min (least squares); '
               f'median first/second half {np.median(mb[:half]):.0f} / {np.median(mb[half:]):.0f} MB')
+
+
+
+def main() -> None:
+    """Run the camera and the node for the given time and print the table."""
+    args = _parser().parse_args()
+    _report(args, _run(args))
 
 
 if __name__ == '__main__':

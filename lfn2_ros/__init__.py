@@ -7,4 +7,6 @@ This package root imports nothing from ROS: the model (``lfn2_ros.model``), the 
 environment. Only ``lfn2_ros.node`` imports rclpy and message packages.
 """
 
-__version__ = '0.1.0'
+from lfn2_ros._version import __version__
+
+__all__ = ['__version__']

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """uint8 frames to network input tensors on the device: staged, uploaded once, normalised there.
 
-mmflow normalises with ``mean 0, std 255`` (float32 division of every uint8 value by 255). Here the 256
-possible results are computed once on the host with exactly that arithmetic and kept on the device as a
+The rule is :func:`lfn2_ros.processing.normalise` (float32 division of every uint8 value by 255, mmflow's
+``mean 0, std 255``). Here its 256 possible results are computed once on the host and kept on the device as a
 lookup table; each frame is uploaded as uint8 (a quarter of the float32 bytes) and mapped through the table,
 so the result is bit-identical to the host computation on every device. (Dividing on the device is not: the
 CUDA kernels of ``tensor / scalar`` multiply by the reciprocal, which rounds some values differently.)
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
+from lfn2_ros.processing import normalisation_table
 
 __all__ = ['DeviceInput']
 
@@ -38,8 +40,7 @@ class DeviceInput:
         self.device = torch.device(device)
         self.dtype = dtype
         self.memory_format = memory_format
-        table = np.arange(256, dtype=np.float32) / np.float32(255.0)
-        self._table = torch.from_numpy(table).to(self.device)
+        self._table = torch.from_numpy(normalisation_table()).to(self.device)
         self._pinned = self.device.type == 'cuda'
         self._staging: dict[tuple[int, ...], list[tuple[torch.Tensor, object]]] = {}
         self._turn = 0

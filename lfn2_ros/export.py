@@ -34,9 +34,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lfn2_ros.cli_args import parse_size
 from lfn2_ros.inference import FlowEstimator
 from lfn2_ros.model import LiteFlowNet2
 from lfn2_ros.ops.correlation import use_backend
+from lfn2_ros.processing import check_input_size, end_level_flow_px
 
 __all__ = ['FlowNetwork', 'export_onnx', 'check_onnx', 'main']
 
@@ -58,8 +60,7 @@ class FlowNetwork(nn.Module):
     def forward(self, img1: torch.Tensor, img2: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) BGR in [0, 1] twice -> (B, 2, H, W) flow, px of the input (img1 -> img2)."""
         preds = self.model.decode(self.model.extract_features(img1), self.model.extract_features(img2))
-        flow = preds[f'level{self.end_level}']
-        return F.interpolate(flow, size=img1.shape[-2:], mode='bilinear', align_corners=False) * self.flow_div
+        return end_level_flow_px(preds, self.end_level, self.flow_div, img1.shape[-2:])
 
 
 def _example_pair(height: int, width: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,7 +93,7 @@ def export_onnx(estimator: FlowEstimator, path: str | os.PathLike, size: tuple[i
     """
     if estimator.device.type != 'cpu' or estimator.dtype != torch.float32:
         raise ValueError(f'export from a float32 CPU estimator, got {estimator.dtype} on {estimator.device}')
-    estimator._check_supported(size)
+    check_input_size(size[0], size[1], estimator.variant.end_level, estimator.model_name)
     network = FlowNetwork(estimator.model).eval()
     img1, img2 = _example_pair(*size, batch)
     with use_backend('reference'), torch.no_grad():
@@ -131,14 +132,6 @@ def check_onnx(network: FlowNetwork, path: str | os.PathLike, size: tuple[int, i
     return float(np.abs(actual - expected).max()), float(np.abs(expected).max())
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'size must be HxW, e.g. 320x448, got {text!r}') from None
-    return height, width
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog='python -m lfn2_ros.export', description=__doc__.split('\n\n')[0])
@@ -149,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument('--random-weights', action='store_true', help='untrained network (for testing)')
     parser.add_argument('--variant', default='auto', help='mmflow config name or alias (default: from the '
                         'checkpoint)')
-    parser.add_argument('--size', type=_size, default=(320, 448),
+    parser.add_argument('--size', type=parse_size, default=(320, 448),
                         help='network input HxW px (default 320x448)')
     parser.add_argument('--batch', type=int, default=1)
     parser.add_argument('--no-check', action='store_true', help='skip the onnxruntime comparison')

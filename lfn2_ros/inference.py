@@ -2,39 +2,27 @@
 # SPDX-License-Identifier: Apache-2.0
 """FlowEstimator: LiteFlowNet2 inference with mmflow's exact pre- and post-processing.
 
-This is the only place that resizes images, scales flow or decides colour order; the ROS node,
-``predict``, ``evaluate`` and the benchmarks all go through it.
+The ROS node, ``predict``, ``evaluate`` and the benchmarks all go through it.
 
-Pipeline (docs/model.md#inference-pipeline, mmflow 0.5.2 ``inference_model``):
-
-1. uint8 BGR images (H, W, 3) are resized with ``cv2.resize(INTER_LINEAR)`` on the uint8 data to
-   H' = ceil(H / 2^e) * 2^e, W' likewise (e = ``variant.input_exponent``, mmflow ``InputResize``),
-   skipped when the size already fits.
-2. float32 / 255 (mmflow ``Normalize`` with mean 0, std 255, ``to_rgb=False``): BGR in [0, 1].
-   The model subtracts its per-channel mean itself.
-3. The network returns normalised flow (px / 20) at its end level; it is resized to (H', W') with
-   ``F.interpolate(bilinear, align_corners=False)`` and multiplied by ``flow_div`` = 20 (px of the
-   network input).
-4. If (H', W') != (H, W): ``cv2.resize(INTER_LINEAR)`` of the float32 flow back to (W, H), then
-   u /= W'/W and v /= H'/H with the scale factors held as float32, as mmflow's ``InputResize``
-   stores them (``np.array([w_scale, h_scale], dtype=np.float32)``) and ``get_flow`` divides.
+The steps themselves (input size, normalisation, end level to px, flow back to the image size) live in
+:mod:`lfn2_ros.processing` (docs/model.md#inference-pipeline); this class validates the images, keeps the
+model and the streaming state, and runs the steps in order.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
-import sys
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from lfn2_ros import default_weights, processing
 from lfn2_ros.device_input import DeviceInput
+from lfn2_ros.devices import cpu_has_fast_bf16, parse_dtype, resolve_device
 from lfn2_ros.model import (
     FlowFeatures,
     LiteFlowNet2,
@@ -44,135 +32,11 @@ from lfn2_ros.model import (
     load_checkpoint,
 )
 
-__all__ = [
-    'DEFAULT_WEIGHTS',
-    'FlowEstimator',
-    'default_weights_candidates',
-    'default_weights_path',
-    'parse_dtype',
-    'resolve_device',
-]
+__all__ = ['FlowEstimator']
 
 _LOG = logging.getLogger(__name__)
 
-DEFAULT_WEIGHTS_NAME = 'liteflownet2_default.pth'
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / 'weights' / DEFAULT_WEIGHTS_NAME
-"""Embedded default checkpoint in the source tree, used when ``weights=None`` (README, model card)."""
-
-
-def default_weights_candidates() -> list[Path]:
-    """Where the embedded default checkpoint may be, in the order searched.
-
-    The source tree (:data:`DEFAULT_WEIGHTS`), then the installed ``share/lfn2_ros/weights/`` of the
-    ament index (colcon install) and of this Python prefix (pip install).
-    """
-    candidates = [DEFAULT_WEIGHTS]
-    try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-    except ImportError:
-        pass
-    else:
-        try:
-            share = Path(get_package_share_directory('lfn2_ros'))
-            candidates.append(share / 'weights' / DEFAULT_WEIGHTS_NAME)
-        except (PackageNotFoundError, ValueError):
-            pass
-    candidates.append(Path(sys.prefix) / 'share' / 'lfn2_ros' / 'weights' / DEFAULT_WEIGHTS_NAME)
-    return candidates
-
-
-def default_weights_path() -> Path | None:
-    """The first existing :func:`default_weights_candidates` entry, or None when none is installed."""
-    return next((p for p in default_weights_candidates() if p.is_file()), None)
-
 _RANDOM_WEIGHTS_VARIANT = 'pre_M3S3R3'  # the full 4-level architecture (docs/model.md#variants)
-
-_DTYPES = {
-    'float32': torch.float32,
-    'fp32': torch.float32,
-    'float': torch.float32,
-    'float16': torch.float16,
-    'fp16': torch.float16,
-    'half': torch.float16,
-    'bfloat16': torch.bfloat16,
-    'bf16': torch.bfloat16,
-}
-
-
-def parse_dtype(dtype: torch.dtype | str) -> torch.dtype:
-    """Turn a dtype or its name into one of float32, float16, bfloat16.
-
-    Args:
-        dtype: ``torch.float32|float16|bfloat16`` or a name such as ``'float16'``, ``'fp16'``, ``'bf16'``.
-
-    Returns:
-        The torch dtype.
-
-    Raises:
-        ValueError: any other dtype or name.
-
-    """
-    if isinstance(dtype, torch.dtype):
-        if dtype in (torch.float32, torch.float16, torch.bfloat16):
-            return dtype
-    elif isinstance(dtype, str):
-        key = dtype.lower().removeprefix('torch.')
-        if key in _DTYPES:
-            return _DTYPES[key]
-    raise ValueError(f'dtype must be float32, float16 or bfloat16, got {dtype!r}')
-
-
-def resolve_device(device: str | torch.device = 'auto', *, allow_fallback: bool = False) -> torch.device:
-    """Resolve a device request.
-
-    Args:
-        device: ``'auto'`` (CUDA when available, else CPU), ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or a
-            torch.device.
-        allow_fallback: when CUDA is requested but unavailable, log a warning and use the CPU instead of
-            raising.
-
-    Returns:
-        The torch.device to run on.
-
-    Raises:
-        ValueError: an unknown device string, or CUDA requested but absent (without ``allow_fallback``).
-
-    """
-    if isinstance(device, str) and device.strip().lower() == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try:
-        dev = torch.device(device.strip() if isinstance(device, str) else device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from exc
-    if dev.type == 'cpu':
-        return dev
-    if dev.type != 'cuda':
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    index = 0 if dev.index is None else dev.index
-    if index < count:
-        return dev
-    reason = 'CUDA is not available' if count == 0 else f'only {count} CUDA device(s) visible'
-    if allow_fallback:
-        _LOG.warning('device %r requested but %s; falling back to the CPU', str(device), reason)
-        return torch.device('cpu')
-    raise ValueError(f'device {str(device)!r} requested but {reason}; use device="cpu" or "auto"')
-
-
-def _cpu_has_fast_bf16() -> bool:
-    """Whether oneDNN runs bf16 convolutions natively on this CPU (otherwise torch uses slow loops)."""
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def _level_size(n: int, level: int) -> int:
-    """Size of pyramid level ``level`` (1 = input) for an input side of ``n`` px (stride-2: ceil)."""
-    for _ in range(level - 1):
-        n = (n + 1) // 2
-    return n
-
 
 def _as_bgr_uint8(image: np.ndarray, name: str) -> np.ndarray:
     """Validate one input image and return it as (H, W, 3) uint8 BGR."""
@@ -219,7 +83,8 @@ class FlowEstimator:
 
     Args:
         weights: checkpoint path (mmflow ``.pth`` or ours), or None for the embedded default
-            :data:`DEFAULT_WEIGHTS`; if that file is missing a FileNotFoundError says so.
+            :data:`lfn2_ros.default_weights.DEFAULT_WEIGHTS`; if that file is missing a
+            FileNotFoundError says so.
         variant: mmflow config name, alias, :class:`Variant`, or ``'auto'`` (detected from the
             checkpoint; with ``random_weights``: the full model ``pre_M3S3R3``).
         device: ``'auto'`` (CUDA if available, else CPU), ``'cpu'``, ``'cuda'``, ``'cuda:N'``.
@@ -274,7 +139,7 @@ class FlowEstimator:
                 f'dtype float16 needs a CUDA device, got device {self.device}; '
                 'use float32 or bfloat16 on the CPU'
             )
-        if self.dtype == torch.bfloat16 and self.device.type == 'cpu' and not _cpu_has_fast_bf16():
+        if self.dtype == torch.bfloat16 and self.device.type == 'cpu' and not cpu_has_fast_bf16():
             _LOG.warning('bfloat16 requested, but oneDNN has no bf16 kernels for this CPU: the '
                          'convolutions fall back to slow reference code (tens of times slower than float32)')
         self.network_size = self._check_network_size_arg(network_size)
@@ -314,9 +179,9 @@ class FlowEstimator:
                 raise ValueError('pass either weights or random_weights=True, not both')
             return build_liteflownet2(get_variant(_RANDOM_WEIGHTS_VARIANT) if auto else variant)
         if weights is None:
-            weights = default_weights_path()
+            weights = default_weights.default_weights_path()
             if weights is None:
-                searched = ', '.join(str(p) for p in default_weights_candidates())
+                searched = ', '.join(str(p) for p in default_weights.default_weights_candidates())
                 raise FileNotFoundError(
                     'no LiteFlowNet2 weights given and the default weights are not installed '
                     f'(searched {searched}); pass the path of a checkpoint, e.g. an mmflow '
@@ -348,53 +213,17 @@ class FlowEstimator:
         """
         if self.network_size is not None:
             return self.network_size
-        times = 2 ** self.variant.input_exponent
-        return math.ceil(height / times) * times, math.ceil(width / times) * times
+        return processing.network_input_size(height, width, self.variant.input_exponent)
 
     def _check_supported(self, size: tuple[int, int]) -> None:
         """Raise ValueError if the network cannot run at ``size`` (docs/model.md#input-size-rule)."""
-        for level in range(self.variant.end_level, 6):
-            sides = tuple(_level_size(n, level) for n in size)
-            if any(s % 2 for s in sides):
-                raise ValueError(
-                    f'network input size {size[0]}x{size[1]} is not supported by {self.variant.name}: '
-                    f'level {level} would be {sides[0]}x{sides[1]}, but every decoded level below 6 must be '
-                    f'even (use a multiple of 32, e.g. network_size='
-                    f'({math.ceil(size[0] / 32) * 32}, {math.ceil(size[1] / 32) * 32}))'
-                )
+        processing.check_input_size(size[0], size[1], self.variant.end_level, self.variant.name)
 
     # ------------------------------------------------------------------ numpy pipeline
 
     def _prepare(self, image: np.ndarray, net_hw: tuple[int, int]) -> torch.Tensor:
         """uint8 BGR (H, W, 3) -> (1, 3, H', W') BGR in [0, 1] on device, in the network dtype."""
-        if image.shape[:2] != net_hw:
-            # mmcv.imresize(img, (newW, newH)) == cv2.resize INTER_LINEAR on the uint8 data.
-            image = cv2.resize(image, (net_hw[1], net_hw[0]), interpolation=cv2.INTER_LINEAR)
-        # mmcv.imnormalize with mean 0, std 255 (float64 arithmetic in cv2, rounded to float32) equals
-        # float32 division by 255 for every uint8 value; DeviceInput applies it on the device, exactly.
-        return self._input(image)
-
-    def _end_flow_px(self, preds: dict[str, torch.Tensor], net_hw: tuple[int, int]) -> torch.Tensor:
-        """End-level normalised flow -> (B, 2, H', W') float32 px of the net input (docs/model.md#output)."""
-        key = f'level{self.variant.end_level}'
-        if key not in preds:
-            raise RuntimeError(f'model output has no {key!r} (keys: {sorted(preds)})')
-        flow = preds[key].float()
-        flow = F.interpolate(flow, size=net_hw, mode='bilinear', align_corners=False)
-        return flow * self.variant.flow_div
-
-    def _to_image_flow(self, flow_px: torch.Tensor, image_hw: tuple[int, int]) -> np.ndarray:
-        """(1, 2, H', W') px -> (H, W, 2) float32 px of the input image (docs/model.md#output)."""
-        flow = flow_px[0].permute(1, 2, 0).cpu().numpy()
-        net_h, net_w = flow.shape[:2]
-        height, width = image_hw
-        if (net_h, net_w) == (height, width):
-            return np.ascontiguousarray(flow, dtype=np.float32)
-        flow = cv2.resize(np.ascontiguousarray(flow), (width, height), interpolation=cv2.INTER_LINEAR)
-        scale = np.array([net_w / width, net_h / height], dtype=np.float32)
-        flow[:, :, 0] = flow[:, :, 0] / scale[0]
-        flow[:, :, 1] = flow[:, :, 1] / scale[1]
-        return flow
+        return self._input(processing.resize_to_network(image, net_hw))
 
     def _features(self, image: np.ndarray) -> FlowFeatures:
         net_hw = self.network_input_size(*image.shape[:2])
@@ -406,7 +235,14 @@ class FlowEstimator:
     ) -> np.ndarray:
         net_hw = self.network_input_size(*image_hw)
         preds = self.model.decode(feat1, feat2)
-        return self._to_image_flow(self._end_flow_px(preds, net_hw), image_hw)
+        return self._image_flows(preds, net_hw, [image_hw])[0]
+
+    def _image_flows(self, preds: dict[str, torch.Tensor], net_hw: tuple[int, int],
+                     image_hws: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+        """Decoded batch -> (H, W, 2) float32 px flow per pair at its image size (docs/model.md#output)."""
+        flow = processing.end_level_flow_px(preds, self.variant.end_level, self.variant.flow_div, net_hw)
+        return [processing.flow_to_image_size(flow[k].permute(1, 2, 0).cpu().numpy(), image_hw)
+                for k, image_hw in enumerate(image_hws)]
 
     @torch.inference_mode()
     def __call__(self, img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
@@ -518,75 +354,13 @@ class FlowEstimator:
             if paired:
                 before = _cat_features([self._streams[streams[members[j]]][1] for j in paired])
                 after = _cat_features([own[j] for j in paired])
-                flow_px = self._end_flow_px(self.model.decode(before, after), net_hw)
-                for k, j in enumerate(paired):
-                    image_hw = images[members[j]].shape[:2]
-                    results[members[j]] = self._to_image_flow(flow_px[k:k + 1], image_hw)
+                flows = self._image_flows(self.model.decode(before, after), net_hw,
+                                          [images[members[j]].shape[:2] for j in paired])
+                for j, flow in zip(paired, flows, strict=True):
+                    results[members[j]] = flow
             for j, i in enumerate(members):
                 self._streams[streams[i]] = (images[i].shape[:2], own[j])
         return results
-
-    @property
-    def has_previous(self) -> bool:
-        """Whether a frame is stored for streaming (the next :meth:`push` returns a flow)."""
-        return self._prev is not None
-
-    # ------------------------------------------------------------------ tensors
-
-    @torch.inference_mode()
-    def estimate_tensor(self, img1: torch.Tensor, img2: torch.Tensor) -> torch.Tensor:
-        """Batched flow on tensors that are already on the device.
-
-        Same steps as :meth:`__call__`, but resizing is done with ``F.interpolate(bilinear,
-        align_corners=False)`` on the float images instead of cv2 on uint8 data, so results differ
-        slightly from :meth:`__call__` (and mmflow) whenever the size needs resizing; at sizes that
-        need none the network input is identical.
-
-        Args:
-            img1: (B, 3, H, W) float BGR in [0, 1], on ``self.device``.
-            img2: (B, 3, H, W) float BGR in [0, 1], on ``self.device``.
-
-        Returns:
-            (B, 2, H, W) float32 flow in px on ``self.device``; channel 0 = u (+x), 1 = v (+y).
-
-        Raises:
-            TypeError: inputs are not tensors.
-            ValueError: wrong shape, dtype or device, or different shapes.
-
-        """
-        for name, img in (('img1', img1), ('img2', img2)):
-            if not isinstance(img, torch.Tensor):
-                raise TypeError(f'{name} must be a torch.Tensor (B, 3, H, W), got {type(img).__name__}')
-            if img.ndim != 4 or img.shape[1] != 3 or img.shape[0] < 1:
-                raise ValueError(f'{name} must have shape (B, 3, H, W), got {tuple(img.shape)}')
-            if not img.is_floating_point():
-                raise ValueError(f'{name} must be a float tensor BGR in [0, 1], got dtype {img.dtype}')
-            if img.device.type != self.device.type or (
-                self.device.index is not None and img.device.index != self.device.index
-            ):
-                raise ValueError(f'{name} must be on device {self.device}, got {img.device}')
-        if img1.shape != img2.shape:
-            raise ValueError(
-                f'img1 and img2 must have the same shape, got {tuple(img1.shape)} and {tuple(img2.shape)}'
-            )
-        height, width = img1.shape[2:]
-        net_hw = self.network_input_size(height, width)
-        self._check_supported(net_hw)
-
-        def prepare(img: torch.Tensor) -> torch.Tensor:
-            img = img.float()
-            if tuple(img.shape[2:]) != net_hw:
-                img = F.interpolate(img, size=net_hw, mode='bilinear', align_corners=False)
-            return img.to(self.dtype).contiguous(memory_format=self.memory_format)
-
-        feat1 = self.model.extract_features(prepare(img1))
-        feat2 = self.model.extract_features(prepare(img2))
-        flow = self._end_flow_px(self.model.decode(feat1, feat2), net_hw)
-        if net_hw == (height, width):
-            return flow
-        flow = F.interpolate(flow, size=(height, width), mode='bilinear', align_corners=False)
-        scale = torch.tensor([net_hw[1] / width, net_hw[0] / height], dtype=torch.float32, device=flow.device)
-        return flow / scale.view(1, 2, 1, 1)
 
     def __repr__(self) -> str:
         return (

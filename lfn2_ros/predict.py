@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lfn2_ros import flow_io
+from lfn2_ros.io import flow_files
 
 _FLOW_EXTENSIONS = ('.flo', '.npy', '.png')
 
@@ -114,8 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f'and {img2.shape[1]}x{img2.shape[0]} (WxH)'
             )
 
+        from lfn2_ros.evaluation.visualize import flow_to_color
         from lfn2_ros.inference import FlowEstimator  # torch import deferred for fast argument errors
-        from lfn2_ros.visualize import flow_to_color
 
         estimator = FlowEstimator(
             args.weights,
@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = time.perf_counter()
         flow = estimator(img1, img2)
         inference_ms = (time.perf_counter() - start) * 1e3
-        flow_io.write_flow(args.out, flow)
+        flow_files.write_flow(args.out, flow)
         if args.viz is not None and not cv2.imwrite(args.viz, flow_to_color(flow, args.viz_max_magnitude)):
             raise ValueError(f'--viz: could not write {args.viz}')
     except (FileNotFoundError, ValueError, TypeError, RuntimeError) as exc:

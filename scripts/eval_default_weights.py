@@ -38,8 +38,9 @@ import torch  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from lfn2_ros.evaluation.synthetic_pairs import smooth_flow, warp_photo_pair  # noqa: E402
 from lfn2_ros.inference import FlowEstimator  # noqa: E402
-from lfn2_ros.synthetic_pairs import load_photo, smooth_flow, warp_photo_pair  # noqa: E402
+from lfn2_ros.io.photos import load_photo  # noqa: E402
 from lfn2_ros.training.pairs import heldout_batches  # noqa: E402
 
 DEFAULT_WEIGHTS = REPO / 'lfn2_ros' / 'weights' / 'liteflownet2_default.pth'

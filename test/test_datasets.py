@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lfn2_ros import datasets, flow_io
+from lfn2_ros.io import datasets, flow_files
 
 H, W = 8, 12
 
@@ -33,7 +33,7 @@ def make_sintel(root, scenes=('alley_1', 'bamboo_2'), frames=3):
         (train / 'flow' / scene).mkdir(parents=True)
         (train / 'occlusions' / scene).mkdir(parents=True)
         for k in range(1, frames):  # Sintel: no flow for the last frame of a scene
-            flow_io.write_flo(train / 'flow' / scene / f'frame_{k:04d}.flo', _flow((k, -s_i)))
+            flow_files.write_flo(train / 'flow' / scene / f'frame_{k:04d}.flo', _flow((k, -s_i)))
             occ = np.zeros((H, W), np.uint8)
             occ[:, :3] = 255
             cv2.imwrite(str(train / 'occlusions' / scene / f'frame_{k:04d}.png'), occ)
@@ -49,10 +49,10 @@ def make_kitti(root, image_dir='image_2', n=2):
         cv2.imwrite(str(train / image_dir / f'{i:06d}_11.png'), _img(i + 10))
         valid = np.ones((H, W), bool)
         valid[0] = False
-        flow_io.write_kitti_png(train / 'flow_occ' / f'{i:06d}_10.png', _flow((1.5, 0.25)), valid)
+        flow_files.write_kitti_png(train / 'flow_occ' / f'{i:06d}_10.png', _flow((1.5, 0.25)), valid)
         noc = valid.copy()
         noc[:, :4] = False
-        flow_io.write_kitti_png(train / 'flow_noc' / f'{i:06d}_10.png', _flow((1.5, 0.25)), noc)
+        flow_files.write_kitti_png(train / 'flow_noc' / f'{i:06d}_10.png', _flow((1.5, 0.25)), noc)
     return root
 
 
@@ -62,7 +62,7 @@ def make_chairs(root, n=3, split_file=True):
     for i in range(1, n + 1):
         cv2.imwrite(str(data / f'{i:05d}_img1.ppm'), _img(i))
         cv2.imwrite(str(data / f'{i:05d}_img2.ppm'), _img(i + 7))
-        flow_io.write_flo(data / f'{i:05d}_flow.flo', _flow((i, 0)))
+        flow_files.write_flo(data / f'{i:05d}_flow.flo', _flow((i, 0)))
     if split_file:
         (root / 'FlyingChairs_train_val.txt').write_text('\n'.join(['1'] * (n - 1) + ['2']) + '\n')
     return root
@@ -83,7 +83,7 @@ def test_sintel(tmp_path):
     np.testing.assert_allclose(s.flow, _flow((2, 0)))
     assert s.valid.all()
     assert not s.noc[:, :3].any() and s.noc[:, 3:].all()
-    final = list(datasets.iter_samples(root / 'training', ['sintel_final']))
+    final = [datasets.load_sample(r) for r in datasets.list_samples(root / 'training', ['sintel_final'])]
     assert len(final) == 4 and {x.split for x in final} == {'sintel_final'}
     np.testing.assert_array_equal(final[0].img1, _img(51))
 
@@ -92,7 +92,7 @@ def test_sintel(tmp_path):
 def test_kitti(tmp_path, image_dir, split):
     root = make_kitti(tmp_path / 'kitti', image_dir)
     assert datasets.detect_layout(root) == 'kitti'
-    samples = list(datasets.iter_samples(root))
+    samples = [datasets.load_sample(r) for r in datasets.list_samples(root)]
     assert [s.name for s in samples] == ['000000_10', '000001_10']
     s = samples[0]
     assert s.split == split
@@ -124,7 +124,7 @@ def test_errors(tmp_path):
     with pytest.raises(datasets.DatasetError, match=r"splits found: \['chairs'\]"):
         datasets.list_samples(root, ['sintel_final'])
     # Ground truth of another size than the images.
-    flow_io.write_flo(root / 'data' / '00001_flow.flo', np.zeros((H + 1, W, 2), np.float32))
+    flow_files.write_flo(root / 'data' / '00001_flow.flo', np.zeros((H + 1, W, 2), np.float32))
     with pytest.raises(datasets.DatasetError, match=f'is {W}x{H + 1} but the images are {W}x{H}'):
         datasets.load_sample(datasets.list_samples(root)[0])
     (root / 'data' / '00002_img2.ppm').write_bytes(b'garbage')

@@ -6,13 +6,13 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-WEIGHTS = Path(__file__).resolve().parents[1] / 'lfn2_ros' / 'weights' / 'liteflownet2_default.pth'
+from lfn2_ros.default_weights import DEFAULT_WEIGHTS as WEIGHTS
+from lfn2_ros.evaluation.accuracy import mean_endpoint_error
 
 # The same 32 held-out pairs at 320x448 as the model card (README, Weights). The bound is relative to zero
 # flow on the same pairs, so it does not depend on one measured figure.
@@ -26,10 +26,6 @@ def estimator():
 
     torch.set_num_threads(1)
     return FlowEstimator(WEIGHTS, device='cpu')
-
-
-def _epe(pred, gt):
-    return float(np.linalg.norm(pred - gt, axis=2).mean())
 
 
 def test_weights_file_is_fp16_and_small():
@@ -54,14 +50,14 @@ def test_heldout_epe_far_below_zero_flow(estimator):
 
     model, zero = [], []
     for pair in heldout_pairs(HELDOUT_PAIRS, 320, 448):
-        model.append(_epe(estimator(pair.img1, pair.img2), pair.flow))
-        zero.append(_epe(np.zeros_like(pair.flow), pair.flow))
+        model.append(mean_endpoint_error(estimator(pair.img1, pair.img2), pair.flow))
+        zero.append(mean_endpoint_error(np.zeros_like(pair.flow), pair.flow))
     assert np.mean(model) < HELDOUT_EPE_MAX_OVER_ZERO * np.mean(zero), (model, zero)
 
 
 @pytest.mark.parametrize('dx, dy', [(5, -3), (-4, 6)])
 def test_integer_translation_of_a_real_photo(estimator, dx, dy):
-    from lfn2_ros.synthetic_pairs import load_photo
+    from lfn2_ros.io.photos import load_photo
 
     photo = load_photo('coffee')  # not a training texture
     h, w, y, x = 320, 448, 40, 76

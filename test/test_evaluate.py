@@ -7,14 +7,19 @@ import json
 import sys
 import types
 
+import bag_fixtures
 import cv2
 import numpy as np
 import pytest
 from test_datasets import W as DS_W
 from test_datasets import make_chairs, make_kitti, make_sintel
 
-from lfn2_ros import bag_io, bag_writer, evaluate, flow_io
-from lfn2_ros.synthetic_pairs import load_photo, smooth_flow, warp_photo_pair
+from lfn2_ros import evaluate
+from lfn2_ros.evaluation.run import evaluate as run_evaluation
+from lfn2_ros.evaluation.synthetic_pairs import smooth_flow, warp_photo_pair
+from lfn2_ros.io import bag_records, bag_writer, flow_files
+from lfn2_ros.io.bag_reader import BagSource
+from lfn2_ros.io.photos import load_photo
 
 H, W = 16, 24
 T0 = 1_700_000_000_000_000_000
@@ -73,7 +78,7 @@ def _make_bag(path, n=5, storage='mcap', gt=True, encodings='bgr8'):
     frames = _moving_frames(n)
     stamps = [T0 + i * PERIOD_NS for i in range(n)]
     flows = [None] + [np.full((H, W, 2), (DX, 0), np.float32) for _ in range(n - 1)] if gt else None
-    bag_writer.write_image_bag(path, frames, stamps, storage=storage, encodings=encodings,
+    bag_fixtures.write_image_bag(path, frames, stamps, storage=storage, encodings=encodings,
                            gt_topic='/gt' if gt else None, gt_flows=flows)
     return frames, stamps
 
@@ -84,7 +89,7 @@ def test_bag_with_ground_truth_crafted_prediction(tmp_path, storage):
     frames, stamps = _make_bag(tmp_path / 'in', storage=storage, encodings=mixed)
     est = CraftedEstimator()
     out = tmp_path / 'out'
-    metrics = evaluate.evaluate(est, out, bag=tmp_path / 'in', topic='/camera/image_raw', gt_topic='/gt',
+    metrics = run_evaluation(est, out, bag=tmp_path / 'in', topic='/camera/image_raw', gt_topic='/gt',
                                 progress=False)
     assert est.calls == 4  # no backward pass with ground truth
     split = metrics['splits']['/camera/image_raw']
@@ -111,16 +116,16 @@ def test_bag_with_ground_truth_crafted_prediction(tmp_path, storage):
     assert rows[0]['fb_consistent_pct'] == ''
 
     # The result bag reads back; the metrics recomputed from its flow equal the reported ones.
-    recs = bag_io.read_flow_bag(out / 'bag')
-    assert bag_io.storage_of(out / 'bag') == storage
+    recs = bag_fixtures.read_flow_bag(out / 'bag')
+    assert bag_records.storage_of(out / 'bag') == storage
     expect = list(zip(stamps[:-1], stamps[1:], strict=True))
     assert [(r.previous_stamp_ns, r.stamp_ns) for r in recs] == expect
     gt = np.full((H, W, 2), (DX, 0), np.float32)
     recomputed = np.mean([np.linalg.norm(r.flow - gt, axis=2).mean() for r in recs])
     assert recomputed == pytest.approx(4.0 / W)
-    with bag_io.BagSource(out / 'bag', '/camera/image_raw', gt_topic=bag_io.VIZ_TOPIC) as back:
+    with BagSource(out / 'bag', '/camera/image_raw', gt_topic=bag_records.VIZ_TOPIC) as back:
         assert back.num_frames == 5  # every input frame copied once
-        assert back.msgtype == bag_io.IMAGE_TYPE
+        assert back.msgtype == bag_records.IMAGE_TYPE
     html = (out / 'report.html').read_text()
     assert html.count('data:image/png;base64,') >= 4 and 'EPE' in html
 
@@ -128,7 +133,7 @@ def test_bag_with_ground_truth_crafted_prediction(tmp_path, storage):
 def test_bag_without_ground_truth(tmp_path):
     _make_bag(tmp_path / 'in', n=4, gt=False, encodings='png')
     out = tmp_path / 'out'
-    metrics = evaluate.evaluate(GlobalShiftEstimator(), out, bag=tmp_path / 'in', topic='/camera/image_raw',
+    metrics = run_evaluation(GlobalShiftEstimator(), out, bag=tmp_path / 'in', topic='/camera/image_raw',
                                 progress=False, save_flow='flo')
     split = metrics['splits']['/camera/image_raw']
     assert split['gt'] is None
@@ -139,19 +144,19 @@ def test_bag_without_ground_truth(tmp_path):
     assert split['flow_magnitude']['p95_px'] == pytest.approx(DX, abs=0.01)
     flo = sorted((out / 'flow').rglob('*.flo'))
     assert len(flo) == 3
-    np.testing.assert_array_equal(flow_io.read_flo(flo[0]), np.full((H, W, 2), (DX, 0), np.float32))
+    np.testing.assert_array_equal(flow_files.read_flo(flo[0]), np.full((H, W, 2), (DX, 0), np.float32))
     with open(out / 'per_pair.csv') as f:
         rows = list(csv.DictReader(f))
     assert float(rows[0]['fb_consistent_pct']) == pytest.approx(100.0)
     assert rows[0]['epe_all'] == ''
     # Stored flow is what the report used: the bag's confidence is the fb mask.
-    assert len(bag_io.read_flow_bag(out / 'bag')) == 3
+    assert len(bag_fixtures.read_flow_bag(out / 'bag')) == 3
 
 
 def test_stride_window_and_no_bag(tmp_path):
     _make_bag(tmp_path / 'in', n=8, gt=False)
     est = CraftedEstimator()
-    metrics = evaluate.evaluate(est, tmp_path / 'out', bag=tmp_path / 'in', topic='/camera/image_raw',
+    metrics = run_evaluation(est, tmp_path / 'out', bag=tmp_path / 'in', topic='/camera/image_raw',
                                 stride=2, start_s=0.04, end_s=0.36, write_bag=False, fb_check=False,
                                 progress=False)
     # frames at 0.05 .. 0.35 s (7 frames, 6 pairs), every second pair -> 3 pairs
@@ -163,7 +168,7 @@ def test_stride_window_and_no_bag(tmp_path):
 def test_datasets_end_to_end(tmp_path):
     kitti = make_kitti(tmp_path / 'kitti')
     out = tmp_path / 'k'
-    metrics = evaluate.evaluate(CraftedEstimator(), out, dataset=kitti, save_flow='auto', progress=False)
+    metrics = run_evaluation(CraftedEstimator(), out, dataset=kitti, save_flow='auto', progress=False)
     s = metrics['splits']['kitti2015']
     # GT (1.5, 0.25) valid on rows 1..7; prediction (2, 0) plus +4 in column 0.
     e = np.hypot(0.5, 0.25)
@@ -173,20 +178,20 @@ def test_datasets_end_to_end(tmp_path):
     assert s['gt']['noc']['epe'] == pytest.approx(e, rel=1e-5)  # noc excludes columns 0..3
     pngs = sorted((out / 'flow').rglob('*.png'))
     assert [p.name for p in pngs] == ['000000_10.png', '000001_10.png']
-    flow, valid = flow_io.read_kitti_png(pngs[0])
+    flow, valid = flow_files.read_kitti_png(pngs[0])
     assert valid.all() and flow[0, 1, 0] == 2.0
     assert not (out / 'bag').exists()  # datasets write no bag unless asked
 
     sintel = make_sintel(tmp_path / 'sintel')
-    metrics = evaluate.evaluate(CraftedEstimator(), tmp_path / 's', dataset=sintel, progress=False,
+    metrics = run_evaluation(CraftedEstimator(), tmp_path / 's', dataset=sintel, progress=False,
                                 write_bag=True, max_pairs=6)
     assert set(metrics['splits']) == {'sintel_clean', 'sintel_final'}
     assert metrics['splits']['sintel_clean']['pairs'] == 4 and metrics['pairs'] == 6
     assert metrics['splits']['sintel_clean']['gt']['noc'] is not None
-    assert len(bag_io.read_flow_bag(tmp_path / 's' / 'bag')) == 6
+    assert len(bag_fixtures.read_flow_bag(tmp_path / 's' / 'bag')) == 6
 
     chairs = make_chairs(tmp_path / 'chairs')
-    metrics = evaluate.evaluate(CraftedEstimator(), tmp_path / 'c', dataset=chairs, splits=['chairs_val'],
+    metrics = run_evaluation(CraftedEstimator(), tmp_path / 'c', dataset=chairs, splits=['chairs_val'],
                                 progress=False)
     s = metrics['splits']['chairs_val']
     gt_u = 3.0  # sample 00003: flow (3, 0); prediction (2, 0), column 0 (6, 0)
@@ -199,7 +204,7 @@ def test_synthetic_photo_pair_is_exact():
     assert np.abs(flow).max() <= 3.0
     img1, img2, gt = warp_photo_pair(photo, flow)
     assert img1.shape == img2.shape == (32, 48, 3) and gt.dtype == np.float32
-    from lfn2_ros.metrics import photometric_error_map
+    from lfn2_ros.evaluation.consistency import photometric_error_map
 
     err, inside = photometric_error_map(img1, img2, gt)
     assert err[inside].mean() < 1.0  # frame 2 warped back with the GT reproduces frame 1
@@ -262,14 +267,14 @@ def test_cli_help_marks_random_weights_as_testing(capsys):
 def _corrupt_bag(path):
     from rosbags.rosbag2 import StoragePlugin, Writer
 
-    store = bag_io.get_typestore_with_lfn2()
+    store = bag_records.get_typestore_with_lfn2()
     with Writer(path, version=8, storage_plugin=StoragePlugin.MCAP) as w:
-        c = w.add_connection('/cam', bag_io.IMAGE_TYPE, typestore=store)
+        c = w.add_connection('/cam', bag_records.IMAGE_TYPE, typestore=store)
         for i in range(3):
             t = T0 + i * PERIOD_NS
             header = bag_writer.header_msg(store, t, 'cam')
             msg = bag_writer.image_msg(store, header, np.zeros((H, W, 3), np.uint8), 'bgr8')
-            raw = bytes(store.serialize_cdr(msg, bag_io.IMAGE_TYPE))
+            raw = bytes(store.serialize_cdr(msg, bag_records.IMAGE_TYPE))
             w.write(c, t, raw[:50] if i == 1 else raw)
 
 
@@ -277,7 +282,7 @@ def _empty_bag(path):
     from rosbags.rosbag2 import StoragePlugin, Writer
 
     with Writer(path, version=8, storage_plugin=StoragePlugin.SQLITE3) as w:
-        w.add_connection('/cam', bag_io.IMAGE_TYPE, typestore=bag_io.get_typestore_with_lfn2())
+        w.add_connection('/cam', bag_records.IMAGE_TYPE, typestore=bag_records.get_typestore_with_lfn2())
 
 
 def test_cli_errors(tmp_path, capsys, fake_inference):
@@ -287,16 +292,16 @@ def test_cli_errors(tmp_path, capsys, fake_inference):
     _empty_bag(tmp_path / 'empty')
     from rosbags.rosbag2 import StoragePlugin, Writer
 
-    store = bag_io.get_typestore_with_lfn2()
+    store = bag_records.get_typestore_with_lfn2()
     unsupported = tmp_path / 'unsupported'
     with Writer(unsupported, version=8, storage_plugin=StoragePlugin.MCAP) as w:
-        c = w.add_connection('/depth', bag_io.IMAGE_TYPE, typestore=store)
+        c = w.add_connection('/depth', bag_records.IMAGE_TYPE, typestore=store)
         for i in range(2):
             depth = np.zeros((H, W), np.float32)
             msg = bag_writer.image_msg(store, bag_writer.header_msg(store, T0 + i, 'd'), depth, '32FC1')
-            w.write(c, T0 + i, bytes(store.serialize_cdr(msg, bag_io.IMAGE_TYPE)))
+            w.write(c, T0 + i, bytes(store.serialize_cdr(msg, bag_records.IMAGE_TYPE)))
     gt_size = tmp_path / 'gt_size'
-    bag_writer.write_image_bag(gt_size, _moving_frames(2), [T0, T0 + PERIOD_NS], gt_topic='/gt',
+    bag_fixtures.write_image_bag(gt_size, _moving_frames(2), [T0, T0 + PERIOD_NS], gt_topic='/gt',
                            gt_flows=[None, np.zeros((H // 2, W // 2, 2), np.float32)])
     out = str(tmp_path / 'o')
     cases = [
@@ -331,11 +336,11 @@ def test_cli_with_random_weights_model(tmp_path, capsys):
     except ImportError as exc:  # pragma: no cover - model package still being written
         pytest.skip(f'model not importable: {exc}')
     frames = [np.random.default_rng(i).integers(0, 256, (64, 96, 3), dtype=np.uint8) for i in range(3)]
-    bag_writer.write_image_bag(tmp_path / 'in', frames, [T0, T0 + PERIOD_NS, T0 + 2 * PERIOD_NS])
+    bag_fixtures.write_image_bag(tmp_path / 'in', frames, [T0, T0 + PERIOD_NS, T0 + 2 * PERIOD_NS])
     code, cap = _run_cli(['--bag', str(tmp_path / 'in'), '--topic', '/camera/image_raw', '--random-weights',
                           '--device', 'cpu', '--out', str(tmp_path / 'o'), '--no-progress', '--no-fb-check'],
                          capsys)
     assert code == 0, cap.err
-    recs = bag_io.read_flow_bag(tmp_path / 'o' / 'bag')
+    recs = bag_fixtures.read_flow_bag(tmp_path / 'o' / 'bag')
     assert len(recs) == 2 and recs[0].flow.shape == (64, 96, 2)
     assert np.isfinite(recs[0].flow).all()

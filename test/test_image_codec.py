@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from lfn2_ros import image_codec as codec
-from lfn2_ros.image_codec import ImageError, MalformedImage, UnsupportedEncoding
+from lfn2_ros.io import image_codec as codec
+from lfn2_ros.io.image_codec import ImageError, MalformedImage, UnsupportedEncoding
 
 RNG = np.random.default_rng(0)
 H, W = 6, 8

@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lfn2_ros import inference
-from lfn2_ros.inference import FlowEstimator, parse_dtype, resolve_device
+from lfn2_ros import default_weights
+from lfn2_ros.devices import parse_dtype, resolve_device
+from lfn2_ros.inference import FlowEstimator
 
 torch.set_num_threads(1)
 
@@ -67,9 +68,9 @@ def test_deterministic(estimator):
 def test_streaming_bit_identical_to_pairwise(estimator):
     frames = _images(50, 70, n=4, seed=3)
     estimator.reset()
-    assert not estimator.has_previous
+    assert estimator._prev is None
     assert estimator.push(frames[0]) is None
-    assert estimator.has_previous
+    assert estimator._prev is not None
     streamed = [estimator.push(f) for f in frames[1:]]
     for i, flow in enumerate(streamed):
         np.testing.assert_array_equal(flow, estimator(frames[i], frames[i + 1]))
@@ -151,7 +152,7 @@ def test_cuda_absent():
 
 def test_weights_errors(tmp_path, monkeypatch):
     absent = tmp_path / 'absent' / 'default.pth'
-    monkeypatch.setattr(inference, 'default_weights_candidates', lambda: [absent])
+    monkeypatch.setattr(default_weights, 'default_weights_candidates', lambda: [absent])
     with pytest.raises(FileNotFoundError, match='default weights are not installed'):
         FlowEstimator(device='cpu')
     with pytest.raises(FileNotFoundError, match='not found'):
@@ -170,7 +171,8 @@ def test_checkpoint_round_trip(small, tmp_path, monkeypatch):
     img1, img2 = _images(24, 40)
     np.testing.assert_array_equal(loaded(img1, img2), small(img1, img2))
     # weights=None picks up the embedded default file when it exists
-    monkeypatch.setattr(inference, 'default_weights_candidates', lambda: [tmp_path / 'absent.pth', path])
+    candidates = [tmp_path / 'absent.pth', path]
+    monkeypatch.setattr(default_weights, 'default_weights_candidates', lambda: candidates)
     np.testing.assert_array_equal(FlowEstimator(device='cpu')(img1, img2), small(img1, img2))
 
 
@@ -276,26 +278,6 @@ def test_network_size_rescales_back(monkeypatch):
     assert tuple(fake.inputs[0].shape) == (1, 3, 64, 64)
     np.testing.assert_allclose(flow[..., 0], 20 / (64 / 70), rtol=1e-5)
     np.testing.assert_allclose(flow[..., 1], 20 / (64 / 50), rtol=1e-5)
-
-
-def test_estimate_tensor(estimator):
-    imgs = _images(64, 128, n=3, seed=5)
-    to_tensor = lambda a: torch.from_numpy(a).permute(2, 0, 1).float() / 255  # noqa: E731
-    batch1 = torch.stack([to_tensor(imgs[0]), to_tensor(imgs[1])])
-    batch2 = torch.stack([to_tensor(imgs[1]), to_tensor(imgs[2])])
-    flow = estimator.estimate_tensor(batch1, batch2)
-    assert flow.shape == (2, 2, 64, 128) and flow.dtype == torch.float32
-    for i in range(2):
-        expected = estimator(imgs[i], imgs[i + 1])
-        np.testing.assert_allclose(flow[i].permute(1, 2, 0).numpy(), expected, atol=1e-3)
-    small = estimator.estimate_tensor(batch1[:, :, :50, :70], batch2[:, :, :50, :70])
-    assert small.shape == (2, 2, 50, 70) and torch.isfinite(small).all()
-    with pytest.raises(ValueError, match='same shape'):
-        estimator.estimate_tensor(batch1, batch2[:1])
-    with pytest.raises(ValueError, match=r'\(B, 3, H, W\)'):
-        estimator.estimate_tensor(batch1[0], batch2[0])
-    with pytest.raises(ValueError, match='float'):
-        estimator.estimate_tensor(batch1.to(torch.uint8), batch2.to(torch.uint8))
 
 
 def test_num_threads_validation():

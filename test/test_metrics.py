@@ -5,7 +5,7 @@
 import numpy as np
 import pytest
 
-from lfn2_ros import metrics as m
+from lfn2_ros.evaluation import accumulator, accuracy, consistency, stats
 
 
 def _crafted():
@@ -20,15 +20,15 @@ def _crafted():
 
 def test_endpoint_error_map_is_euclidean():
     pred = np.array([[[3.0, 4.0]]], np.float32)
-    assert m.endpoint_error_map(pred, np.zeros_like(pred))[0, 0] == pytest.approx(5.0)
+    assert accuracy.endpoint_error_map(pred, np.zeros_like(pred))[0, 0] == pytest.approx(5.0)
     with pytest.raises(ValueError, match='same shape'):
-        m.endpoint_error_map(pred, np.zeros((1, 2, 2)))
+        accuracy.endpoint_error_map(pred, np.zeros((1, 2, 2)))
 
 
-def test_gt_metrics_hand_computed():
+def test_pair_accuracy_hand_computed():
     pred, gt = _crafted()
-    out = m.gt_metrics(pred, gt)
-    a = out['all']
+    out = accuracy.pair_accuracy(pred, gt)
+    a = out.all.summary()
     assert a['pixels'] == 6
     assert a['epe'] == pytest.approx(17.0 / 6.0)
     # Fl: EPE > 3 and > 5 % of |gt| = 0.2 -> 3.5 and 10.
@@ -36,13 +36,13 @@ def test_gt_metrics_hand_computed():
     assert a['outlier_1px_pct'] == pytest.approx(100.0 * 3 / 6)
     assert a['outlier_3px_pct'] == pytest.approx(100.0 * 2 / 6)
     assert a['outlier_5px_pct'] == pytest.approx(100.0 * 1 / 6)
-    assert out['noc'] is None
+    assert out.noc is None
 
 
 def test_fl_needs_both_absolute_and_relative_error():
     gt = np.array([[[100.0, 0.0], [1.0, 0.0]]], np.float32)  # |gt| = 100 and 1
     pred = gt + np.array([[[4.0, 0.0], [4.0, 0.0]]], np.float32)  # EPE 4 at both
-    a = m.gt_metrics(pred, gt)['all']
+    a = accuracy.pair_accuracy(pred, gt).all.summary()
     # 4 > 3 px at both, but 4 < 5 % of 100: only the second pixel is an Fl outlier.
     assert a['fl_pct'] == pytest.approx(50.0)
     assert a['outlier_3px_pct'] == pytest.approx(100.0)
@@ -53,14 +53,14 @@ def test_valid_and_noc_masks():
     valid = np.ones((2, 3), bool)
     valid[1, 1] = False  # drop the 10 px error
     noc = np.array([[True, True, False], [True, True, True]])
-    out = m.gt_metrics(pred, gt, valid, noc)
-    assert out['all']['epe'] == pytest.approx(7.0 / 5.0)
+    out = accuracy.pair_accuracy(pred, gt, valid, noc)
+    assert out.all.summary()['epe'] == pytest.approx(7.0 / 5.0)
     # noc & valid = errors 0, 1, 3.5, 0
-    assert out['noc']['epe'] == pytest.approx(4.5 / 4.0)
-    assert out['noc']['pixels'] == 4
+    assert out.noc.summary()['epe'] == pytest.approx(4.5 / 4.0)
+    assert out.noc.pixels == 4
     nan_gt = gt.copy()
     nan_gt[0, 0] = np.nan  # non-finite ground truth is never counted
-    assert m.gt_metrics(pred, nan_gt)['all']['pixels'] == 5
+    assert accuracy.pair_accuracy(pred, nan_gt).all.pixels == 5
 
 
 def test_photometric_error_of_exact_shift_is_zero():
@@ -70,12 +70,12 @@ def test_photometric_error_of_exact_shift_is_zero():
     img1[:, :6] = img2[:, 2:]  # pixel x of frame 1 is at x + 2 in frame 2
     flow = np.zeros((6, 8, 2), np.float32)
     flow[..., 0] = 2.0
-    err, inside = m.photometric_error_map(img1, img2, flow)
+    err, inside = consistency.photometric_error_map(img1, img2, flow)
     assert inside[:, :6].all() and not inside[:, 6:].any()
     assert np.abs(err[inside]).max() == 0.0
     # Half-pixel flow: bilinear average of two neighbours.
     flow[..., 0] = 0.5
-    warped, inside = m.warp_back(img2, flow)
+    warped, inside = consistency.warp_back(img2, flow)
     expect = (img2[:, :-1].astype(np.float32) + img2[:, 1:]) / 2
     np.testing.assert_allclose(warped[:, :7], expect, atol=1e-3)
     assert not inside[:, 7].any()
@@ -85,13 +85,13 @@ def test_fb_consistency():
     fw = np.zeros((4, 6, 2), np.float32)
     fw[..., 0] = 2.0
     bw = -fw
-    ok, inside = m.fb_consistency_mask(fw, bw)
+    ok, inside = consistency.fb_consistency_mask(fw, bw)
     assert inside.sum() == 4 * 4  # targets of the last two columns leave the image
     assert ok.sum() == 16
-    ok, _ = m.fb_consistency_mask(fw, np.zeros_like(fw))  # |f + b|^2 = 4 > 0.01 * 4 + 0.5
+    ok, _ = consistency.fb_consistency_mask(fw, np.zeros_like(fw))  # |f + b|^2 = 4 > 0.01 * 4 + 0.5
     assert ok.sum() == 0
     # Tolerance: |f + b|^2 = 0.25 < 0.5 + 0.01 * (4 + 3.0625)
-    ok, _ = m.fb_consistency_mask(fw, bw + np.array([0.5, 0.0], np.float32))
+    ok, _ = consistency.fb_consistency_mask(fw, bw + np.array([0.5, 0.0], np.float32))
     assert ok.sum() == 16
 
 
@@ -99,19 +99,19 @@ def test_magnitude_and_runtime_stats():
     flow = np.zeros((1, 4, 2), np.float32)
     flow[0, :, 0] = [0.0, 3.0, 4.0, 0.0]
     flow[0, 2, 1] = 3.0  # |(4, 3)| = 5
-    s = m.flow_magnitude_stats(flow)
+    s = stats.flow_magnitude_stats(flow)
     assert s['mean'] == pytest.approx(2.0) and s['max'] == pytest.approx(5.0)
     assert s['median'] == pytest.approx(1.5)
-    r = m.runtime_stats([10.0, 20.0, 30.0, 40.0])
+    r = stats.runtime_stats([10.0, 20.0, 30.0, 40.0])
     assert r.mean_ms == pytest.approx(25.0)
     assert r.median_ms == pytest.approx(25.0)
     assert r.p95_ms == pytest.approx(38.5)
     assert r.throughput_pairs_per_s == pytest.approx(40.0)
-    assert m.runtime_stats([]).mean_ms is None
+    assert stats.runtime_stats([]).mean_ms is None
 
 
 def test_histogram_percentiles():
-    h = m.Histogram(0.01, 100.0)
+    h = stats.Histogram(0.01, 100.0)
     h.add(np.arange(1000) / 10.0)  # 0.0 .. 99.9
     assert h.percentile(50) == pytest.approx(50.0, abs=0.1)
     assert h.percentile(95) == pytest.approx(95.0, abs=0.1)
@@ -123,15 +123,15 @@ def test_histogram_percentiles():
 
 
 def test_accumulator_pools_pixels_over_pairs():
-    acc = m.MetricAccumulator()
+    acc = accumulator.MetricAccumulator()
     pred, gt = _crafted()  # 6 px, EPE sum 17
     img = np.zeros((2, 3, 3), np.uint8)
-    row1 = acc.add_pair(img, img, pred, gt=gt, time_ms=10.0)
+    row1 = acc.add_pair(img, img, pred, gt=gt, time_ms=10.0).row
     gt2 = np.zeros((1, 2, 2), np.float32)
     pred2 = gt2.copy()
     pred2[..., 1] = 1.0  # 2 px, EPE sum 2
     img2 = np.zeros((1, 2, 3), np.uint8)
-    row2 = acc.add_pair(img2, img2, pred2, gt=gt2, time_ms=30.0)
+    row2 = acc.add_pair(img2, img2, pred2, gt=gt2, time_ms=30.0).row
     assert row1['epe_all'] == pytest.approx(17 / 6)
     assert row2['epe_all'] == pytest.approx(1.0)
     s = acc.summary()
@@ -144,11 +144,13 @@ def test_accumulator_pools_pixels_over_pairs():
 
 
 def test_accumulator_without_gt():
-    acc = m.MetricAccumulator()
+    acc = accumulator.MetricAccumulator()
     img1 = np.full((4, 6, 3), 10, np.uint8)
     img2 = np.full((4, 6, 3), 40, np.uint8)
     flow = np.zeros((4, 6, 2), np.float32)
-    row = acc.add_pair(img1, img2, flow, flow_bw=flow)
+    result = acc.add_pair(img1, img2, flow, flow_bw=flow)
+    row = result.row
+    assert result.epe_map is None and result.fb_mask.all() and result.photo_map.shape == (4, 6)
     assert row['epe_all'] is None
     assert row['photometric_l1'] == pytest.approx(30.0)
     assert row['fb_consistent_pct'] == pytest.approx(100.0)
@@ -165,33 +167,33 @@ def test_flow_stats_ignore_nan():
     flow[..., 1] = 4.0  # magnitude 5
     flow[0, :5] = np.nan
     flow[1, 0, 1] = np.inf  # one non-finite component makes the pixel invalid
-    stats = m.flow_stats(flow)
-    assert stats.valid_fraction == pytest.approx(0.94)
-    assert (stats.mean_u, stats.mean_v) == pytest.approx((3.0, 4.0))
-    assert stats.mean_magnitude == pytest.approx(5.0) and stats.p95_magnitude == pytest.approx(5.0)
-    assert stats.median_magnitude == pytest.approx(5.0) and stats.max_magnitude == pytest.approx(5.0)
-    empty = m.flow_stats(np.full((2, 2, 2), np.nan, np.float32))
+    summary = stats.flow_stats(flow)
+    assert summary.valid_fraction == pytest.approx(0.94)
+    assert (summary.mean_u, summary.mean_v) == pytest.approx((3.0, 4.0))
+    assert summary.mean_magnitude == pytest.approx(5.0) and summary.p95_magnitude == pytest.approx(5.0)
+    assert summary.median_magnitude == pytest.approx(5.0) and summary.max_magnitude == pytest.approx(5.0)
+    empty = stats.flow_stats(np.full((2, 2, 2), np.nan, np.float32))
     assert empty.valid_fraction == 0.0 and np.isnan(empty.mean_u) and np.isnan(empty.max_magnitude)
-    assert m.flow_magnitude_stats(np.full((2, 2, 2), np.nan, np.float32))['p95'] is None
+    assert stats.flow_magnitude_stats(np.full((2, 2, 2), np.nan, np.float32))['p95'] is None
     with pytest.raises(ValueError, match=r'\(H, W, 2\)'):
-        m.flow_stats(flow[..., 0])
+        stats.flow_stats(flow[..., 0])
 
 
 def test_fb_confidence_is_the_soft_consistency_test():
     h, w = 20, 30
     fwd = np.zeros((h, w, 2), np.float32)
     fwd[..., 0] = 2.0
-    conf = m.fb_confidence(fwd, -fwd)
+    conf = consistency.fb_confidence(fwd, -fwd)
     assert conf.dtype == np.float32 and conf.shape == (h, w)
     assert np.all(conf[:, : w - 2] > 0.99)      # consistent pair
     assert np.all(conf[:, w - 2:] == 0.0)        # lands outside the image
-    assert np.all(m.fb_confidence(fwd, fwd)[:, : w - 2] < 0.01)  # inconsistent
+    assert np.all(consistency.fb_confidence(fwd, fwd)[:, : w - 2] < 0.01)  # inconsistent
     # Above exp(-1) exactly where the hard test passes.
     bw = -fwd + np.random.default_rng(3).normal(0, 0.8, fwd.shape).astype(np.float32)
     bw[3, 4] = np.nan
-    conf = m.fb_confidence(fwd, bw)
-    consistent, inside = m.fb_consistency_mask(fwd, bw)
+    conf = consistency.fb_confidence(fwd, bw)
+    consistent, inside = consistency.fb_consistency_mask(fwd, bw)
     np.testing.assert_array_equal(conf > np.exp(-1.0), consistent)
     assert conf[~inside].max() == 0.0 and np.isfinite(conf).all()
     with pytest.raises(ValueError):
-        m.fb_confidence(fwd, fwd[:, :-1])
+        consistency.fb_confidence(fwd, fwd[:, :-1])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
-from lfn2_ros.image_codec import ENCODINGS, MalformedImage, UnsupportedEncoding, decode_bgr
+from lfn2_ros.io.image_codec import ENCODINGS, MalformedImage, UnsupportedEncoding, decode_bgr
 from lfn2_ros.node.bridge import CV_BRIDGE_ENCODINGS, ImageBridge
 
 BGR = np.random.default_rng(0).integers(0, 256, (6, 8, 3), dtype=np.uint8)

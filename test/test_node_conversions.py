@@ -16,8 +16,8 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from lfn2_ros import image_codec
-from lfn2_ros.metrics import FlowStats
+from lfn2_ros.evaluation.stats import FlowStats
+from lfn2_ros.io import image_codec
 from lfn2_ros.node import conversions as conv
 from lfn2_ros.node.parameters import PARAMETERS, validate, validate_parameters
 from lfn2_ros.node.qos import input_qos

@@ -23,6 +23,17 @@ def test_package_xml_validates(manifest):
     assert package.package_format == 3
 
 
+def test_version_has_one_source():
+    from catkin_pkg.package import parse_package
+
+    import lfn2_ros
+
+    # package.xml must spell the version out (REP 149); it has to agree with lfn2_ros/_version.py.
+    assert parse_package(str(REPO / 'package.xml')).version == lfn2_ros.__version__
+    setup_text = (REPO / 'setup.py').read_text()
+    assert 'version=_version()' in setup_text and re.search(r"version=['\"]", setup_text) is None
+
+
 def test_ruff_clean():
     ruff = shutil.which('ruff') or str(pathlib.Path(sys.executable).with_name('ruff'))
     result = subprocess.run([ruff, 'check', str(REPO)], capture_output=True, text=True, cwd=REPO)
@@ -36,6 +47,16 @@ def test_only_node_package_imports_ros():
         if 'node' in path.relative_to(REPO / 'lfn2_ros').parts:
             continue
         offenders += [f'{path.relative_to(REPO)}: {m}' for m in ros_import.findall(path.read_text())]
+    assert not offenders, offenders
+
+
+def test_io_and_evaluation_do_not_import_torch():
+    torch_import = re.compile(r'^\s*(?:from|import)\s+(torch|lfn2_ros\.(?:model|ops|inference|training))\b',
+                              re.MULTILINE)
+    offenders = []
+    for package in ('io', 'evaluation'):
+        for path in (REPO / 'lfn2_ros' / package).rglob('*.py'):
+            offenders += [f'{path.relative_to(REPO)}: {m}' for m in torch_import.findall(path.read_text())]
     assert not offenders, offenders
 
 

@@ -7,10 +7,9 @@ import subprocess
 import sys
 import time
 
+import bag_fixtures
 import numpy as np
 import pytest
-
-from lfn2_ros import bag_writer
 
 rclpy = pytest.importorskip('rclpy')
 from lfn2_ros.node import play_bag  # noqa: E402
@@ -39,7 +38,7 @@ def test_loop_schedule_adds_one_mean_period():
 
 def test_errors_without_ros_graph(tmp_path, capsys):
     frames = [np.zeros((4, 6, 3), np.uint8)] * 2
-    bag_writer.write_image_bag(tmp_path / 'b', frames, [T0, T0 + 1], topic='/cam/image')
+    bag_fixtures.write_image_bag(tmp_path / 'b', frames, [T0, T0 + 1], topic='/cam/image')
     assert play_bag.main([str(tmp_path / 'b'), '--topic', '/other']) == 1
     err = capsys.readouterr().err
     assert "['/other'] not in" in err and '/cam/image' in err
@@ -56,7 +55,7 @@ def test_plays_stamps_and_clock_over_dds(tmp_path):
     n, period_ns = 6, 100_000_000
     stamps = [T0 + i * period_ns for i in range(n)]
     frames = [np.full((4, 6, 3), i, np.uint8) for i in range(n)]
-    bag_writer.write_image_bag(tmp_path / 'b', frames, stamps, topic='/cam/image', storage='sqlite3')
+    bag_fixtures.write_image_bag(tmp_path / 'b', frames, stamps, topic='/cam/image', storage='sqlite3')
 
     context = rclpy.Context()
     rclpy.init(context=context)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from lfn2_ros import flow_io
+from lfn2_ros.io import flow_files
 from lfn2_ros.predict import main
 
 torch.set_num_threads(1)
@@ -42,7 +42,7 @@ def _args(root, out, *extra):
 def test_writes_flow_and_viz(files, tmp_path, capsys, ext):
     out, viz = tmp_path / f'flow{ext}', tmp_path / 'viz.png'
     assert main(_args(files, out, '--viz', str(viz))) == 0
-    flow = flow_io.read_flow(out)
+    flow = flow_files.read_flow(out)
     assert flow.shape == (40, 56, 2) and np.isfinite(flow).all()
     image = cv2.imread(str(viz))
     assert image.shape == (40, 56, 3)
@@ -56,7 +56,7 @@ def test_matches_estimator(files, tmp_path):
     assert main(_args(files, out, '--network-size', '32', '64')) == 0
     est = FlowEstimator(files / 'w.pth', device='cpu', network_size=(32, 64))
     expected = est(cv2.imread(str(files / 'a.png')), cv2.imread(str(files / 'b.png')))
-    np.testing.assert_array_equal(flow_io.read_flow(out), expected)
+    np.testing.assert_array_equal(flow_files.read_flow(out), expected)
 
 
 @pytest.mark.parametrize(

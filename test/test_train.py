@@ -165,10 +165,10 @@ def test_cli_bad_arguments(tmp_path, capsys, argv, message):
 
 
 def test_finetune_on_dataset_directory(tmp_path):
-    pytest.importorskip('lfn2_ros.datasets')
+    pytest.importorskip('lfn2_ros.io.datasets')
     import cv2
 
-    from lfn2_ros import flow_io
+    from lfn2_ros.io import flow_files
     from lfn2_ros.training.pairs import render_pairs
 
     data = tmp_path / 'chairs'
@@ -178,7 +178,7 @@ def test_finetune_on_dataset_directory(tmp_path):
         img1, img2, flow, _ = batch.numpy_pair(i)
         cv2.imwrite(str(data / f'{i + 1:05d}_img1.ppm'), img1)
         cv2.imwrite(str(data / f'{i + 1:05d}_img2.ppm'), img2)
-        flow_io.write_flo(data / f'{i + 1:05d}_flow.flo', flow)
+        flow_files.write_flo(data / f'{i + 1:05d}_flow.flo', flow)
     init = tmp_path / 'init'
     run_training(_cfg(init, [StageConfig('pre_M6S6', 1, 1e-4, CROP, 1)], val_count=0))
     out = tmp_path / 'ft'

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lfn2_ros.visualize import draw_flow_arrows, flow_to_color, make_color_wheel
+from lfn2_ros.evaluation.visualize import flow_to_color, make_color_wheel
 
 
 def _single(u, v, max_magnitude=None):
@@ -70,16 +70,3 @@ def test_bad_shape():
         flow_to_color(np.zeros((3, 3), np.float32))
     with pytest.raises(ValueError, match='max_magnitude'):
         flow_to_color(np.zeros((3, 3, 2), np.float32), max_magnitude=0)
-
-
-def test_draw_flow_arrows():
-    image = np.zeros((32, 32, 3), np.uint8)
-    flow = np.zeros((32, 32, 2), np.float32)
-    flow[..., 0] = 5.0
-    out = draw_flow_arrows(image, flow, step_px=16)
-    assert out.shape == (32, 32, 3) and out.any()
-    assert not image.any()  # input untouched
-    grey = draw_flow_arrows(np.zeros((32, 32), np.uint8), np.zeros((32, 32, 2), np.float32))
-    assert grey.shape == (32, 32, 3) and not grey.any()
-    with pytest.raises(ValueError, match='does not match'):
-        draw_flow_arrows(image, np.zeros((16, 16, 2), np.float32))

@@ -15,6 +15,7 @@ from lfn2_ros.model.units import ConvAct, MatchingUnit, RegularizationUnit, Subp
 from lfn2_ros.model.upsample import FixedUpsample
 from lfn2_ros.ops import correlation
 from lfn2_ros.ops.cost_volume import CostVolume
+from lfn2_ros.processing import check_input_size
 
 __all__ = ['FlowDecoder', 'level_multiplier']
 
@@ -82,17 +83,7 @@ class FlowDecoder(nn.Module):
             width: level-1 (network input) width in px.
 
         """
-        for level in self.levels:
-            if level == 6:
-                continue
-            scale = 2 ** (level - 1)
-            h, w = -(-height // scale), -(-width // scale)
-            if h % 2 or w % 2:
-                raise ValueError(
-                    f'input size {height}x{width} is not supported by a LiteFlowNet2 decoding down to level '
-                    f'{self.end_level}: level {level} would be {h}x{w}, but every decoded level below 6 must '
-                    f'have an even size so the x2 upsampled coarser flow fits (use a multiple of 32, '
-                    f'e.g. {-(-height // 32) * 32}x{-(-width // 32) * 32})')
+        check_input_size(height, width, self.end_level)
 
     def forward(self, image1: torch.Tensor, image2: torch.Tensor, pyramid1: Mapping[str, torch.Tensor],
                 pyramid2: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

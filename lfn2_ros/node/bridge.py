@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 
-from lfn2_ros import image_codec
+from lfn2_ros.io import image_codec
 from lfn2_ros.node import conversions as conv
 
 __all__ = ['CV_BRIDGE_ENCODINGS', 'ImageBridge']

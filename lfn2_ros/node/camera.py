@@ -22,7 +22,7 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
 
 from lfn2_msgs.msg import OpticalFlow, OpticalFlowSummary
-from lfn2_ros.metrics import flow_stats
+from lfn2_ros.evaluation.stats import flow_stats
 from lfn2_ros.node import conversions as conv
 from lfn2_ros.node.bridge import ImageBridge
 from lfn2_ros.node.diagnostics import CameraHealth, ModelState
@@ -161,7 +161,7 @@ class CameraPipeline:
         self.flow_pub.publish(msg)
         self.plain_pub.publish(msg.flow)
         if self._params['publish_visualization'] and self.vis_pub.get_subscription_count() > 0:
-            from lfn2_ros.visualize import flow_to_color
+            from lfn2_ros.evaluation.visualize import flow_to_color
 
             self.vis_pub.publish(conv.array_to_image(flow_to_color(flow), frame.header))
         latency_s = (self.node.get_clock().now().nanoseconds - frame.stamp_ns) / 1e9

@@ -17,9 +17,9 @@ from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import Header
 
 from lfn2_msgs.msg import OpticalFlow, OpticalFlowSummary
-from lfn2_ros import image_codec
-from lfn2_ros.image_codec import ENCODINGS, ImageError, MalformedImage, UnsupportedEncoding
-from lfn2_ros.metrics import FlowStats
+from lfn2_ros.evaluation.stats import FlowStats
+from lfn2_ros.io import image_codec
+from lfn2_ros.io.image_codec import ENCODINGS, ImageError, MalformedImage, UnsupportedEncoding
 
 __all__ = [
     'ENCODINGS',

@@ -32,10 +32,10 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from lfn2_msgs.msg import OpticalFlow, OpticalFlowSummary
+from lfn2_ros.evaluation.visualize import flow_to_color
 from lfn2_ros.node.conversions import array_to_image, ns_to_time, time_to_ns
 from lfn2_ros.node.demo_scene import PhotoScene
 from lfn2_ros.node.flow_node import FlowNode, StartupError
-from lfn2_ros.visualize import flow_to_color
 
 __all__ = ['main']
 

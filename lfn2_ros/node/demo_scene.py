@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from lfn2_ros.synthetic_pairs import load_photo
+from lfn2_ros.io.photos import load_photo
 
 __all__ = ['PhotoScene']
 

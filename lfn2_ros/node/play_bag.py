@@ -29,7 +29,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rosbags.rosbag2 import Reader, ReaderError
 from rosgraph_msgs.msg import Clock
 
-from lfn2_ros.bag_io import IMAGE_TYPES
+from lfn2_ros.io.bag_records import IMAGE_TYPES
 from lfn2_ros.node.runner import spin_node
 
 __all__ = ['loop_period_ns', 'main', 'playback_schedule', 'wall_offset_s']

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from lfn2_ros.metrics import fb_confidence
+from lfn2_ros.evaluation.consistency import fb_confidence
 from lfn2_ros.node.camera import CameraPipeline
 from lfn2_ros.node.diagnostics import ModelState
 from lfn2_ros.node.pairing import Frame, FrameBoard

@@ -42,7 +42,7 @@ class DatasetStream:
         world: int = 1,
         position: int = 0,
     ) -> None:
-        from lfn2_ros import datasets
+        from lfn2_ros.io import datasets
 
         self._datasets = datasets
         self.refs = datasets.list_samples(root, splits)

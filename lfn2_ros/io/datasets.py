@@ -23,21 +23,20 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from lfn2_ros import flow_io
+from lfn2_ros.io import flow_files
+from lfn2_ros.io.pairs import FlowPair
 
 __all__ = [
     'DatasetError',
-    'FlowSample',
     'SampleRef',
     'detect_layout',
-    'iter_samples',
     'list_samples',
     'load_sample',
 ]
@@ -73,31 +72,6 @@ class SampleRef:
     flow: Path
     noc: Path | None = None
     noc_kind: str | None = None
-
-
-@dataclass
-class FlowSample:
-    """One loaded pair with ground truth.
-
-    Attributes:
-        img1: (H, W, 3) uint8 BGR frame 1.
-        img2: (H, W, 3) uint8 BGR frame 2.
-        flow: (H, W, 2) float32 ground-truth flow 1 -> 2, px (u = +x right, v = +y down).
-        valid: (H, W) bool, pixels with valid ground truth ("all").
-        noc: (H, W) bool, valid and non-occluded pixels ("noc"), or None when the dataset has no
-            occlusion information.
-        name: sample name inside its split.
-        split: split name.
-
-    """
-
-    img1: np.ndarray
-    img2: np.ndarray
-    flow: np.ndarray
-    valid: np.ndarray
-    noc: np.ndarray | None
-    name: str
-    split: str
 
 
 def _training_dir(root: Path) -> Path:
@@ -248,14 +222,16 @@ def _read_image(path: Path) -> np.ndarray:
     return image
 
 
-def load_sample(ref: SampleRef) -> FlowSample:
+def load_sample(ref: SampleRef) -> FlowPair:
     """Load one pair and its ground truth.
 
     Args:
         ref: the sample's paths.
 
     Returns:
-        The loaded sample.
+        The loaded pair: ``flow`` the ground truth, ``valid`` its valid pixels ("all"), ``noc`` the valid
+        non-occluded pixels (None when the dataset has no occlusion information), ``split`` and ``name``
+        from ``ref``.
 
     Raises:
         DatasetError: an unreadable file, or images and flow of different sizes.
@@ -264,7 +240,7 @@ def load_sample(ref: SampleRef) -> FlowSample:
     img1 = _read_image(ref.img1)
     img2 = _read_image(ref.img2)
     try:
-        flow, valid = flow_io.read_flow(ref.flow, return_valid=True)
+        flow, valid = flow_files.read_flow(ref.flow, return_valid=True)
     except (ValueError, FileNotFoundError) as exc:
         raise DatasetError(f'cannot read ground truth {ref.flow}: {exc}') from exc
     if img1.shape != img2.shape:
@@ -277,7 +253,7 @@ def load_sample(ref: SampleRef) -> FlowSample:
     noc = None
     if ref.noc_kind == 'kitti_noc':
         try:
-            _, noc_valid = flow_io.read_kitti_png(ref.noc)
+            _, noc_valid = flow_files.read_kitti_png(ref.noc)
         except (ValueError, FileNotFoundError) as exc:
             raise DatasetError(f'cannot read {ref.noc}: {exc}') from exc
         noc = noc_valid & valid
@@ -288,19 +264,4 @@ def load_sample(ref: SampleRef) -> FlowSample:
                 f'occlusion mask {ref.noc} is unreadable or not {flow.shape[1]}x{flow.shape[0]}'
             )
         noc = (occ < 128) & valid
-    return FlowSample(img1, img2, flow, valid, noc, ref.name, ref.split)
-
-
-def iter_samples(root: str | os.PathLike, splits: Sequence[str] | None = None) -> Iterator[FlowSample]:
-    """Iterate over the loaded pairs of a dataset, in :func:`list_samples` order.
-
-    Args:
-        root: dataset directory.
-        splits: optional split filter.
-
-    Yields:
-        One :class:`FlowSample` per pair.
-
-    """
-    for ref in list_samples(root, splits):
-        yield load_sample(ref)
+    return FlowPair(img1, img2, flow, valid, noc, split=ref.split, name=ref.name)

@@ -1,6 +1,6 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Flow visualisation: the Middlebury colour wheel and an arrow overlay.
+"""Flow visualisation: the Middlebury colour wheel.
 
 The colour coding follows Baker et al., "A Database and Evaluation Methodology for Optical Flow"
 (IJCV 2011) and its flow-code tools: a 55-colour wheel built from six hue ramps (red-yellow 15,
@@ -11,10 +11,9 @@ normalising magnitude.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-__all__ = ['make_color_wheel', 'flow_to_color', 'draw_flow_arrows']
+__all__ = ['make_color_wheel', 'flow_to_color']
 
 # Ramp lengths of the wheel in order of increasing angle: red-yellow, yellow-green, green-cyan,
 # cyan-blue, blue-magenta, magenta-red (Baker et al. 2011, flow-code colorcode.cpp).
@@ -99,48 +98,3 @@ def flow_to_color(flow: np.ndarray, max_magnitude: float | None = None) -> np.nd
     rgb = np.floor(255.0 * col).astype(np.uint8)
     rgb[~known] = 0
     return np.ascontiguousarray(rgb[..., ::-1])
-
-
-def draw_flow_arrows(
-    image: np.ndarray,
-    flow: np.ndarray,
-    *,
-    step_px: int = 16,
-    scale: float = 1.0,
-    color_bgr: tuple[int, int, int] = (0, 255, 0),
-    min_magnitude_px: float = 0.5,
-) -> np.ndarray:
-    """Draw the flow as arrows on a grid over a copy of an image.
-
-    Args:
-        image: (H, W, 3) uint8 BGR or (H, W) uint8 grey image; not modified.
-        flow: (H, W, 2) float flow in px.
-        step_px: grid spacing in px; arrows start at the centres of step_px x step_px cells.
-        scale: arrow length per px of flow.
-        color_bgr: arrow colour.
-        min_magnitude_px: flows shorter than this (or non-finite) get no arrow.
-
-    Returns:
-        (H, W, 3) uint8 BGR image with arrows.
-
-    Raises:
-        ValueError: shapes of ``image`` and ``flow`` do not match, or ``step_px`` < 1.
-
-    """
-    flow = np.asarray(flow)
-    if flow.ndim != 3 or flow.shape[2] != 2:
-        raise ValueError(f'flow must have shape (H, W, 2), got {flow.shape}')
-    if image.shape[:2] != flow.shape[:2]:
-        raise ValueError(f'image size {image.shape[:2]} does not match flow size {flow.shape[:2]}')
-    if step_px < 1:
-        raise ValueError(f'step_px must be >= 1, got {step_px}')
-    out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
-    height, width = flow.shape[:2]
-    for y in range(step_px // 2, height, step_px):
-        for x in range(step_px // 2, width, step_px):
-            u, v = (float(c) for c in flow[y, x])
-            if not (np.isfinite(u) and np.isfinite(v)) or np.hypot(u, v) < min_magnitude_px:
-                continue
-            end = (round(x + scale * u), round(y + scale * v))
-            cv2.arrowedLine(out, (x, y), end, color_bgr, 1, cv2.LINE_AA, tipLength=0.3)
-    return out

@@ -1,25 +1,22 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Write rosbag2 bags with ``rosbags``: evaluation results (:class:`FlowBagWriter`) and camera bags.
+"""Write rosbag2 bags with ``rosbags``: evaluation results (:class:`FlowBagWriter`) and their messages.
 
-The counterpart of :mod:`lfn2_ros.bag_io` (reading); pixels are packed by :mod:`lfn2_ros.image_codec`.
+The counterpart of :mod:`lfn2_ros.io.bag_reader`; pixels are packed by :mod:`lfn2_ros.io.image_codec`.
 No rclpy or ``*_msgs`` import: messages are built from the typestore of
-:func:`lfn2_ros.bag_io.get_typestore_with_lfn2`. Both storage formats (``mcap``, ``sqlite3``).
+:func:`lfn2_ros.io.bag_records.get_typestore_with_lfn2`. Both storage formats (``mcap``, ``sqlite3``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
-from lfn2_ros import image_codec
-from lfn2_ros.bag_io import (
-    COMPRESSED_IMAGE_TYPE,
+from lfn2_ros.io import image_codec
+from lfn2_ros.io.bag_records import (
     FLOW_TOPIC,
     IMAGE_TYPE,
     OPTICAL_FLOW_TOPIC,
@@ -29,7 +26,7 @@ from lfn2_ros.bag_io import (
     get_typestore_with_lfn2,
 )
 
-__all__ = ['FlowBagWriter', 'header_msg', 'image_msg', 'write_image_bag']
+__all__ = ['FlowBagWriter', 'header_msg', 'image_msg']
 
 _PLUGINS = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
 
@@ -50,7 +47,7 @@ def header_msg(store: object, ns: int, frame_id: str) -> object:
     """A rosbags ``std_msgs/Header``.
 
     Args:
-        store: typestore (:func:`lfn2_ros.bag_io.get_typestore_with_lfn2`).
+        store: typestore (:func:`lfn2_ros.io.bag_records.get_typestore_with_lfn2`).
         ns: stamp, ns.
         frame_id: frame id.
 
@@ -74,7 +71,7 @@ def _image_from_raw(store: object, header: object, raw: image_codec.RawImage) ->
 
 
 def image_msg(store: object, header: object, array: np.ndarray, encoding: str) -> object:
-    """A rosbags ``sensor_msgs/Image`` holding ``array`` (:func:`lfn2_ros.image_codec.encode_array`).
+    """A rosbags ``sensor_msgs/Image`` holding ``array`` (:func:`lfn2_ros.io.image_codec.encode_array`).
 
     Args:
         store: typestore.
@@ -202,57 +199,3 @@ class FlowBagWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def write_image_bag(
-    path: str | os.PathLike,
-    images: Sequence[np.ndarray],
-    stamps_ns: Sequence[int],
-    *,
-    topic: str = '/camera/image_raw',
-    storage: str = 'mcap',
-    encodings: str | Sequence[str] = 'bgr8',
-    frame_id: str = 'camera',
-    gt_topic: str | None = None,
-    gt_flows: Sequence[np.ndarray | None] | None = None,
-) -> None:
-    """Write camera frames (and ground-truth flow) to a new bag, e.g. for tests and demos.
-
-    Args:
-        path: new bag directory.
-        images: (H, W, 3) uint8 BGR frames.
-        stamps_ns: header stamp of each frame, ns; also its bag time.
-        topic: image topic.
-        storage: ``'mcap'`` or ``'sqlite3'``.
-        encodings: one encoding for all frames or one per frame: a raw encoding of
-            :func:`lfn2_ros.image_codec.bgr_to_image_array`, or ``'jpeg'`` / ``'png'`` for
-            ``sensor_msgs/CompressedImage`` (a topic holds one type, so compressed and raw cannot be
-            mixed).
-        frame_id: header frame_id.
-        gt_topic: optional topic for 32FC2 ground truth.
-        gt_flows: with ``gt_topic``: per frame, the flow from the previous frame to it (stamped
-            with this frame), or None; entry 0 is ignored.
-
-    """
-    store = get_typestore_with_lfn2()
-    encs = [encodings] * len(images) if isinstance(encodings, str) else list(encodings)
-    compressed = {e in ('jpeg', 'png') for e in encs}
-    if len(compressed) != 1 or len(encs) != len(images) or len(stamps_ns) != len(images):
-        raise ValueError('one stamp and one encoding per image, and no mix of compressed and raw encodings')
-    msgtype = COMPRESSED_IMAGE_TYPE if compressed.pop() else IMAGE_TYPE
-    with Writer(Path(path), version=8, storage_plugin=_plugin(storage)) as writer:
-        conn = writer.add_connection(topic, msgtype, typestore=store)
-        gt_conn = writer.add_connection(gt_topic, IMAGE_TYPE, typestore=store) if gt_topic else None
-        for i, (image, stamp, enc) in enumerate(zip(images, stamps_ns, encs, strict=True)):
-            header = header_msg(store, stamp, frame_id)
-            if msgtype == COMPRESSED_IMAGE_TYPE:
-                ok, data = cv2.imencode('.jpg' if enc == 'jpeg' else '.png', image)
-                if not ok:
-                    raise ValueError(f'cannot encode frame {i} as {enc}')
-                msg = store.types[COMPRESSED_IMAGE_TYPE](header=header, format=enc, data=data.reshape(-1))
-            else:
-                msg = _image_from_raw(store, header, image_codec.encode_bgr(image, enc))
-            writer.write(conn, stamp, bytes(store.serialize_cdr(msg, msgtype)))
-            if gt_conn is not None and gt_flows is not None and i > 0 and gt_flows[i] is not None:
-                flow = _image_from_raw(store, header, image_codec.encode_flow(gt_flows[i]))
-                writer.write(gt_conn, stamp, bytes(store.serialize_cdr(flow, IMAGE_TYPE)))

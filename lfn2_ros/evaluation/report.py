@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lfn2_ros.evaluation.accumulator import MetricAccumulator
+
 __all__ = ['write_report']
 
 
@@ -66,33 +68,22 @@ def _runtime_table(runtime: Mapping) -> str:
     return f'<table>{cells}</table>'
 
 
-def write_report(
-    path: str | Path,
-    metrics: Mapping,
-    rows: Sequence[Mapping],
-    strip: Sequence[Mapping],
-    accumulators: Mapping[str, object],
-) -> None:
-    """Write the HTML report.
+def _finish(plt: object, fig: object, ax: object, xlabel: str, ylabel: str, title: str, *,
+            legend: bool = True) -> str:
+    """Label one plot, render it as a PNG data URI and free the figure."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if legend:
+        ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    uri = _png(fig)
+    plt.close(fig)
+    return uri
 
-    Args:
-        path: output ``report.html``.
-        metrics: the metrics.json content.
-        rows: per-pair rows (the CSV columns).
-        strip: example pairs, each ``{'title', 'image' (H, W, 3) uint8 BGR, 'flow' (H, W, 3) uint8 BGR,
-            'error' (H, W) float (NaN = not evaluated), 'error_label'}``.
-        accumulators: :class:`lfn2_ros.metrics.MetricAccumulator` per split (for the histograms).
 
-    """
-    import matplotlib
-
-    matplotlib.use('Agg', force=False)
-    import matplotlib.pyplot as plt
-
-    has_gt = any(r.get('epe_all') is not None for r in rows)
-    key, label = ('epe_all', 'EPE (px)') if has_gt else ('photometric_l1', 'photometric error (0-255)')
-    figures = []
-
+def _per_pair_figure(plt: object, rows: Sequence[Mapping], key: str, label: str, has_gt: bool) -> str:
+    """The error of each pair against its index (with the zero-flow baseline without ground truth)."""
     fig, ax = plt.subplots(figsize=(9, 3))
     for split in dict.fromkeys(r['split'] for r in rows):
         sel = [r for r in rows if r['split'] == split and r.get(key) is not None]
@@ -101,56 +92,51 @@ def write_report(
         sel = [r for r in rows if r.get('photometric_l1_zero_flow') is not None]
         ax.plot([r['index'] for r in sel], [r['photometric_l1_zero_flow'] for r in sel], ':', lw=0.8,
                 color='gray', label='zero flow (baseline)')
-    ax.set_xlabel('pair')
-    ax.set_ylabel(label)
-    ax.set_title(f'{label} per pair')
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    figures.append(('per_pair', _png(fig)))
-    plt.close(fig)
+    return _finish(plt, fig, ax, 'pair', label, f'{label} per pair')
 
+
+def _histogram_figure(plt: object, accumulators: Mapping[str, MetricAccumulator], label: str,
+                      has_gt: bool) -> str:
+    """The pooled per-pixel error histogram of each split."""
     fig, ax = plt.subplots(figsize=(9, 3))
     for split, acc in accumulators.items():
         hist = acc.epe_hist if has_gt else acc.photo_hist
         if hist.total:
             edges, counts = hist.edges_counts()
             ax.stairs(counts / max(hist.total, 1), edges, label=split)
-    ax.set_xlabel(label)
-    ax.set_ylabel('fraction of pixels')
-    ax.set_title(f'{label} histogram (all evaluated pixels)')
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    figures.append(('histogram', _png(fig)))
+    return _finish(plt, fig, ax, label, 'fraction of pixels', f'{label} histogram (all evaluated pixels)')
+
+
+def _runtime_figure(plt: object, times: Sequence[float]) -> str:
+    """The inference time of each pair."""
+    fig, ax = plt.subplots(figsize=(9, 2.5))
+    ax.plot(times, '.-', ms=3, lw=0.8)
+    return _finish(plt, fig, ax, 'pair', 'ms', 'inference time per pair', legend=False)
+
+
+def _strip_html(plt: object, strip: Sequence[Mapping]) -> str:
+    """One row per example pair: frame 1, the flow colour coding, the error map."""
+    if not strip:
+        return ''
+    fig, axes = plt.subplots(len(strip), 3, figsize=(10, 2.6 * len(strip)), squeeze=False)
+    for row_axes, item in zip(axes, strip, strict=True):
+        row_axes[0].imshow(item['image'][:, :, ::-1])
+        row_axes[0].set_title(f'{item["title"]}: frame 1', fontsize=8)
+        row_axes[1].imshow(item['flow'][:, :, ::-1])
+        row_axes[1].set_title('flow', fontsize=8)
+        err = np.ma.masked_invalid(np.asarray(item['error'], dtype=np.float64))
+        im = row_axes[2].imshow(err, cmap='inferno')
+        row_axes[2].set_title(item['error_label'], fontsize=8)
+        fig.colorbar(im, ax=row_axes[2], fraction=0.046, pad=0.02)
+        for a in row_axes:
+            a.axis('off')
+    tag = _img_tag(_png(fig), 'input / flow / error strip')
     plt.close(fig)
+    return tag
 
-    times = [r['inference_ms'] for r in rows if r.get('inference_ms') is not None]
-    if times:
-        fig, ax = plt.subplots(figsize=(9, 2.5))
-        ax.plot(times, '.-', ms=3, lw=0.8)
-        ax.set_xlabel('pair')
-        ax.set_ylabel('ms')
-        ax.set_title('inference time per pair')
-        ax.grid(alpha=0.3)
-        figures.append(('runtime', _png(fig)))
-        plt.close(fig)
 
-    strip_html = ''
-    if strip:
-        fig, axes = plt.subplots(len(strip), 3, figsize=(10, 2.6 * len(strip)), squeeze=False)
-        for row_axes, item in zip(axes, strip, strict=True):
-            row_axes[0].imshow(item['image'][:, :, ::-1])
-            row_axes[0].set_title(f'{item["title"]}: frame 1', fontsize=8)
-            row_axes[1].imshow(item['flow'][:, :, ::-1])
-            row_axes[1].set_title('flow', fontsize=8)
-            err = np.ma.masked_invalid(np.asarray(item['error'], dtype=np.float64))
-            im = row_axes[2].imshow(err, cmap='inferno')
-            row_axes[2].set_title(item['error_label'], fontsize=8)
-            fig.colorbar(im, ax=row_axes[2], fraction=0.046, pad=0.02)
-            for a in row_axes:
-                a.axis('off')
-        strip_html = _img_tag(_png(fig), 'input / flow / error strip')
-        plt.close(fig)
-
+def _document(metrics: Mapping, figures: Sequence[tuple[str, str]], strip_html: str) -> str:
+    """The self-contained HTML page."""
     inp = metrics['input']
     title = f'lfn2_ros evaluation: {metrics["model"]}'
     body = [
@@ -173,6 +159,38 @@ def write_report(
         'table{border-collapse:collapse;margin:1em 0}'
         'td,th{border:1px solid #bbb;padding:3px 8px;font-size:13px}img{max-width:100%;display:block}'
     )
-    doc = (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-           f'<style>{style}</style></head><body>\n' + '\n'.join(body) + '\n</body></html>\n')
-    Path(path).write_text(doc, encoding='utf-8')
+    return (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f'<style>{style}</style></head><body>\n' + '\n'.join(body) + '\n</body></html>\n')
+
+
+def write_report(
+    path: str | Path,
+    metrics: Mapping,
+    rows: Sequence[Mapping],
+    strip: Sequence[Mapping],
+    accumulators: Mapping[str, MetricAccumulator],
+) -> None:
+    """Write the HTML report.
+
+    Args:
+        path: output ``report.html``.
+        metrics: the metrics.json content.
+        rows: per-pair rows (the CSV columns).
+        strip: example pairs, each ``{'title', 'image' (H, W, 3) uint8 BGR, 'flow' (H, W, 3) uint8 BGR,
+            'error' (H, W) float (NaN = not evaluated), 'error_label'}``.
+        accumulators: the :class:`MetricAccumulator` of each split (for the histograms).
+
+    """
+    import matplotlib
+
+    matplotlib.use('Agg', force=False)
+    import matplotlib.pyplot as plt
+
+    has_gt = any(r.get('epe_all') is not None for r in rows)
+    key, label = ('epe_all', 'EPE (px)') if has_gt else ('photometric_l1', 'photometric error (0-255)')
+    figures = [('per_pair', _per_pair_figure(plt, rows, key, label, has_gt)),
+               ('histogram', _histogram_figure(plt, accumulators, label, has_gt))]
+    times = [r['inference_ms'] for r in rows if r.get('inference_ms') is not None]
+    if times:
+        figures.append(('runtime', _runtime_figure(plt, times)))
+    Path(path).write_text(_document(metrics, figures, _strip_html(plt, strip)), encoding='utf-8')

@@ -5,7 +5,8 @@
 Frame 2 is (a crop of) the photo; frame 1 samples the photo at ``x + flow(x)`` with
 ``cv2.remap`` (bilinear), so pixel x of frame 1 shows the content found at ``x + flow(x)`` in
 frame 2: ``flow`` is exactly the forward flow frame 1 -> frame 2 (defined on frame 1), with no
-inversion of the motion field. Used by quality checks of the model on real texture.
+inversion of the motion field. Used by quality checks of the model on real texture (the photos of
+:func:`lfn2_ros.io.photos.load_photo`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ['load_photo', 'smooth_flow', 'warp_photo_pair']
+__all__ = ['smooth_flow', 'warp_photo_pair']
 
 
 def warp_photo_pair(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -81,28 +82,3 @@ def smooth_flow(
         out.append(0.4 * t + 0.3 * (a * xn + b * yn) + 0.3 * s * np.sin(2 * np.pi * (xn + yn) + phase))
     flow = np.stack(out, axis=2)
     return (flow * max_px).astype(np.float32)
-
-
-def load_photo(name: str = 'astronaut') -> np.ndarray:
-    """A photo bundled with scikit-image, as BGR.
-
-    Args:
-        name: a ``skimage.data`` function, e.g. ``'astronaut'``, ``'coffee'``, ``'chelsea'``.
-
-    Returns:
-        (H, W, 3) uint8 BGR.
-
-    Raises:
-        ImportError: scikit-image is not installed.
-        ValueError: unknown name.
-
-    """
-    import skimage.data  # optional dependency, only for quality checks and tests
-
-    loader = getattr(skimage.data, name, None)
-    if loader is None:
-        raise ValueError(f'skimage.data has no image {name!r}')
-    image = np.asarray(loader())
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    return np.ascontiguousarray(image[:, :, 2::-1])

@@ -1,17 +1,11 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Read camera images (and ground-truth flow) from rosbag2 bags, write flow results to a new bag.
+"""Read camera images (and ground-truth flow) from rosbag2 bags, paired consecutively.
 
-Everything here uses the ``rosbags`` library, never rclpy or ``*_msgs`` packages, so the evaluator
-runs without a ROS installation. Both storage formats (sqlite3 ``.db3`` and ``.mcap``) are read
-and written.
-
-Input images are ``sensor_msgs/Image`` (the encodings of :data:`lfn2_ros.image_codec.ENCODINGS`) or
-``sensor_msgs/CompressedImage`` (jpeg/png), decoded to uint8 BGR by :mod:`lfn2_ros.image_codec`, the
-decoder the flow node uses too. Ground-truth flow is a ``sensor_msgs/Image`` 32FC2 (or an
-``lfn2_msgs/OpticalFlow``) whose header stamp equals the stamp of the **second** frame of its pair,
-the convention of ``lfn2_msgs/OpticalFlow``: flow from frame t-1 to frame t, stamped t. Writing
-result and test bags is :mod:`lfn2_ros.bag_writer`.
+Input images are ``sensor_msgs/Image`` (the encodings of :data:`lfn2_ros.io.image_codec.ENCODINGS`) or
+``sensor_msgs/CompressedImage`` (jpeg/png), decoded to uint8 BGR by :mod:`lfn2_ros.io.image_codec`, the
+decoder the flow node uses too. Both storage formats (sqlite3 ``.db3`` and ``.mcap``) are read.
+Topic names, the typestore and the frame record are in :mod:`lfn2_ros.io.bag_records`.
 
 Errors a user can act on raise :class:`BagError` (a ValueError) with a message naming the bag,
 topic, message index and time.
@@ -22,180 +16,27 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from rosbags.rosbag2 import Reader, ReaderError
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from lfn2_ros import image_codec
+from lfn2_ros.io import image_codec
+from lfn2_ros.io.bag_records import (
+    IMAGE_TYPE,
+    IMAGE_TYPES,
+    OPTICAL_FLOW_TYPE,
+    BagError,
+    BagFrame,
+    format_time,
+    get_typestore_with_lfn2,
+    image_to_flow,
+    stamp_from_cdr,
+    storage_of,
+)
+from lfn2_ros.io.pairs import FlowPair
 
-__all__ = [
-    'COMPRESSED_IMAGE_TYPE',
-    'FLOW_TOPIC',
-    'IMAGE_TYPE',
-    'IMAGE_TYPES',
-    'OPTICAL_FLOW_TOPIC',
-    'OPTICAL_FLOW_TYPE',
-    'VIZ_TOPIC',
-    'BagError',
-    'BagFrame',
-    'BagPair',
-    'BagSource',
-    'FlowRecord',
-    'get_typestore_with_lfn2',
-    'image_to_flow',
-    'read_flow_bag',
-    'storage_of',
-]
-
-IMAGE_TYPE = 'sensor_msgs/msg/Image'
-COMPRESSED_IMAGE_TYPE = 'sensor_msgs/msg/CompressedImage'
-OPTICAL_FLOW_TYPE = 'lfn2_msgs/msg/OpticalFlow'
-IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE)
-OPTICAL_FLOW_TOPIC = '/optical_flow'
-FLOW_TOPIC = '/optical_flow/flow'
-VIZ_TOPIC = '/optical_flow/visualization'
-
-
-class BagError(ValueError):
-    """A bag, topic or message the evaluator cannot use; the message says which and why."""
-
-
-# ---------------------------------------------------------------------------------- flow messages
-
-
-def _fmt_time(ns: int) -> str:
-    return f'{ns / 1e9:.6f} s'
-
-
-def image_to_flow(msg: object) -> np.ndarray:
-    """Decode a 32FC2 ``sensor_msgs/Image`` (rosbags message object) to a flow array.
-
-    Args:
-        msg: deserialized Image with encoding ``32FC2``.
-
-    Returns:
-        (H, W, 2) float32 flow, px (NaN kept).
-
-    Raises:
-        BagError: another encoding or inconsistent sizes (:func:`lfn2_ros.image_codec.decode_flow`).
-
-    """
-    try:
-        return image_codec.decode_flow(
-            msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data
-        )
-    except image_codec.ImageError as exc:
-        raise BagError(str(exc)) from exc
-
-
-# ---------------------------------------------------------------------------------- typestore
-
-
-def _lfn2_msg_dirs() -> list[Path]:
-    """Candidate directories holding lfn2_msgs/msg/*.msg: installed share dirs, then the source tree."""
-    dirs = []
-    for prefix in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep):
-        if prefix:
-            dirs.append(Path(prefix) / 'share' / 'lfn2_msgs' / 'msg')
-    repo = Path(__file__).resolve().parents[1]
-    dirs += [repo / 'lfn2_msgs' / 'msg', repo / 'install' / 'lfn2_msgs' / 'share' / 'lfn2_msgs' / 'msg']
-    return dirs
-
-
-@lru_cache(maxsize=1)
-def get_typestore_with_lfn2() -> object:
-    """ROS 2 Jazzy typestore of rosbags plus the lfn2_msgs types, read from their .msg files.
-
-    Returns:
-        A rosbags Typestore.
-
-    Raises:
-        BagError: the lfn2_msgs .msg files are nowhere to be found.
-
-    """
-    store = get_typestore(Stores.ROS2_JAZZY)
-    for directory in _lfn2_msg_dirs():
-        files = sorted(directory.glob('*.msg')) if directory.is_dir() else []
-        if files:
-            types = {}
-            for f in files:
-                types.update(get_types_from_msg(f.read_text(), f'lfn2_msgs/msg/{f.stem}'))
-            store.register(types)
-            return store
-    raise BagError(f'lfn2_msgs message definitions not found in {[str(d) for d in _lfn2_msg_dirs()]}')
-
-
-def storage_of(path: str | os.PathLike) -> str:
-    """Storage format of a bag: ``'mcap'`` or ``'sqlite3'``.
-
-    Args:
-        path: bag directory (or a single .mcap / .db3 file).
-
-    Returns:
-        The storage identifier.
-
-    """
-    path = Path(path)
-    if path.is_file():
-        return 'mcap' if path.suffix == '.mcap' else 'sqlite3'
-    return 'mcap' if next(path.glob('*.mcap'), None) is not None else 'sqlite3'
-
-
-def _stamp_from_cdr(raw: bytes | memoryview) -> tuple[int, int]:
-    """Header stamp (sec, nanosec) of a CDR message starting with std_msgs/Header, without deserializing."""
-    if len(raw) < 12:
-        raise ValueError(f'{len(raw)} bytes is too short for a CDR header')
-    little = raw[1] == 1
-    return struct.unpack_from('<iI' if little else '>iI', raw, 4)
-
-
-# ---------------------------------------------------------------------------------- reading
-
-
-@dataclass
-class BagFrame:
-    """One decoded camera frame.
-
-    Attributes:
-        index: ordinal of the message on its topic within the selected time range (0-based).
-        bag_time_ns: bag (receive) timestamp, ns.
-        stamp_ns: header stamp, ns.
-        frame_id: header frame_id.
-        image: (H, W, 3) uint8 BGR.
-        raw: the serialized message (CDR), for copying into an output bag.
-        encoding: raw encoding or compressed format of the message.
-
-    """
-
-    index: int
-    bag_time_ns: int
-    stamp_ns: int
-    frame_id: str
-    image: np.ndarray
-    raw: bytes
-    encoding: str
-
-
-@dataclass
-class BagPair:
-    """Two frames of the image topic and the optional ground truth of the pair.
-
-    Attributes:
-        pair_index: index of the pair = index of its first frame.
-        frame1: frame t-1.
-        frame2: frame t.
-        gt_flow: (H, W, 2) float32 ground-truth flow frame1 -> frame2 in px, or None.
-
-    """
-
-    pair_index: int
-    frame1: BagFrame
-    frame2: BagFrame
-    gt_flow: np.ndarray | None
+__all__ = ['BagSource']
 
 
 class BagSource:
@@ -277,7 +118,7 @@ class BagSource:
         self.frames: list[tuple[int, int]] = []
         for i, (_, t, raw) in enumerate(self._messages([self.connection])):
             try:
-                sec, nsec = _stamp_from_cdr(raw)
+                sec, nsec = stamp_from_cdr(raw)
             except (ValueError, struct.error, IndexError) as exc:
                 raise BagError(self._corrupt(topic, i, t, None, str(exc))) from exc
             self.frames.append((t, sec * 1_000_000_000 + nsec))
@@ -294,7 +135,7 @@ class BagSource:
         if self.gt_connection is not None:
             for i, (_, t, raw) in enumerate(self._messages([self.gt_connection], bounded=False)):
                 try:
-                    sec, nsec = _stamp_from_cdr(raw)
+                    sec, nsec = stamp_from_cdr(raw)
                 except (ValueError, struct.error, IndexError) as exc:
                     raise BagError(self._corrupt(gt_topic, i, t, None, str(exc))) from exc
                 self.gt_stamps.add(sec * 1_000_000_000 + nsec)
@@ -308,10 +149,10 @@ class BagSource:
             raise BagError(f'cannot read bag {self.path}: {exc}') from exc
 
     def _corrupt(self, topic: str, index: int, bag_ns: int, stamp_ns: int | None, why: str) -> str:
-        stamp = '' if stamp_ns is None else f', header stamp {_fmt_time(stamp_ns)}'
+        stamp = '' if stamp_ns is None else f', header stamp {format_time(stamp_ns)}'
         return (
             f'corrupt message on topic {topic!r} in {self.path}: message #{index} '
-            f'(bag time {_fmt_time(bag_ns)}{stamp}): {why}'
+            f'(bag time {format_time(bag_ns)}{stamp}): {why}'
         )
 
     @property
@@ -356,7 +197,7 @@ class BagSource:
                 image = image_codec.decode_compressed_bgr(encoding, msg.data)
         except image_codec.UnsupportedEncoding as exc:
             raise BagError(
-                f'{exc} (topic {self.topic!r}, message #{index}, bag time {_fmt_time(bag_ns)})'
+                f'{exc} (topic {self.topic!r}, message #{index}, bag time {format_time(bag_ns)})'
             ) from exc
         except image_codec.ImageError as exc:
             raise BagError(self._corrupt(self.topic, index, bag_ns, stamp, str(exc))) from exc
@@ -372,14 +213,15 @@ class BagSource:
         except BagError as exc:
             raise BagError(self._corrupt(conn.topic, index, bag_ns, stamp, str(exc))) from exc
 
-    def iter_pairs(self, pair_ids: Sequence[int]) -> Iterator[BagPair]:
+    def iter_pairs(self, pair_ids: Sequence[int]) -> Iterator[FlowPair]:
         """Read the bag once and yield the requested pairs in order.
 
         Args:
             pair_ids: sorted pair indices (from :meth:`pair_indices`).
 
         Yields:
-            The pairs, with ground truth when a GT message has the stamp of frame 2.
+            The pairs: split = the topic, name = the pair index as 6 digits, ``frames`` = the two
+            :class:`BagFrame`, ``flow`` = the ground truth when a GT message has the stamp of frame 2.
 
         Raises:
             BagError: corrupt message, unsupported encoding, frames of different sizes, or ground
@@ -410,11 +252,11 @@ class BagSource:
                 gt = gts.get(stamp2)
                 if gt is not None and gt.shape[:2] != f2.image.shape[:2]:
                     raise BagError(
-                        f'ground truth on {self.gt_connection.topic!r} at stamp {_fmt_time(stamp2)} is '
+                        f'ground truth on {self.gt_connection.topic!r} at stamp {format_time(stamp2)} is '
                         f'{gt.shape[1]}x{gt.shape[0]} but the images on {self.topic!r} are '
                         f'{f2.image.shape[1]}x{f2.image.shape[0]} (WxH); it must have the image size'
                     )
-                yield BagPair(p, f1, f2, gt)
+                yield FlowPair(f1.image, f2.image, gt, split=self.topic, name=f'{p:06d}', frames=(f1, f2))
                 k += 1
                 nxt = pair_ids[k] if k < len(pair_ids) else None
                 for i in [i for i in frames if nxt is None or i < nxt]:
@@ -430,7 +272,7 @@ class BagSource:
                 image_i += 1
             else:
                 try:
-                    sec, nsec = _stamp_from_cdr(raw)
+                    sec, nsec = stamp_from_cdr(raw)
                 except (ValueError, struct.error) as exc:
                     raise BagError(self._corrupt(conn.topic, gt_i, t, None, str(exc))) from exc
                 stamp = sec * 1_000_000_000 + nsec
@@ -448,60 +290,3 @@ class BagSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# ---------------------------------------------------------------------------------- result bags
-
-
-@dataclass
-class FlowRecord:
-    """One flow result read back from a bag.
-
-    Attributes:
-        bag_time_ns: bag time, ns.
-        stamp_ns: header stamp (frame t), ns.
-        previous_stamp_ns: stamp of frame t-1, ns.
-        frame_id: header frame_id.
-        flow: (H, W, 2) float32 px.
-        model: model name.
-
-    """
-
-    bag_time_ns: int
-    stamp_ns: int
-    previous_stamp_ns: int
-    frame_id: str
-    flow: np.ndarray
-    model: str
-
-
-def read_flow_bag(path: str | os.PathLike, topic: str = OPTICAL_FLOW_TOPIC) -> list[FlowRecord]:
-    """Read the ``lfn2_msgs/OpticalFlow`` messages of a bag, e.g. one written by ``bag_writer.FlowBagWriter``.
-
-    Args:
-        path: bag directory.
-        topic: OpticalFlow topic.
-
-    Returns:
-        The records in bag order.
-
-    Raises:
-        BagError: unreadable bag or missing topic.
-
-    """
-    store = get_typestore_with_lfn2()
-    try:
-        with Reader(Path(path)) as reader:
-            conns = [c for c in reader.connections if c.topic == topic]
-            if not conns:
-                raise BagError(f'topic {topic!r} is not in {path}; topics: {sorted(reader.topics)}')
-            out = []
-            for _, t, raw in reader.messages(conns):
-                msg = store.deserialize_cdr(raw, OPTICAL_FLOW_TYPE)
-                stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-                prev = msg.previous_stamp.sec * 1_000_000_000 + msg.previous_stamp.nanosec
-                flow = image_to_flow(msg.flow)
-                out.append(FlowRecord(t, stamp, prev, msg.header.frame_id, flow, msg.model))
-            return out
-    except (ReaderError, FileNotFoundError) as exc:
-        raise BagError(f'cannot read bag {path}: {exc}') from exc

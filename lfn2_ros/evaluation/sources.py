@@ -1,0 +1,88 @@
+# Copyright 2026 The lfn2_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""What the evaluator reads: the pairs of a bag's image topic or of a flow dataset, as :class:`FlowPair`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lfn2_ros.io import datasets
+from lfn2_ros.io.bag_reader import BagSource
+from lfn2_ros.io.pairs import FlowPair
+
+__all__ = ['EvaluationInput', 'open_input']
+
+
+@dataclass
+class EvaluationInput:
+    """The pairs to evaluate and a description of where they come from.
+
+    Attributes:
+        pairs: the pairs, read lazily in order.
+        total: how many ``pairs`` yields.
+        info: the ``input`` entry of metrics.json.
+        layout: ``'bag'``, or the dataset layout (``'sintel'``, ``'kitti'``, ``'chairs'``).
+        bag: the open bag (to close, and for its storage and message type), or None for a dataset.
+
+    """
+
+    pairs: Iterator[FlowPair]
+    total: int
+    info: dict
+    layout: str
+    bag: BagSource | None = None
+
+    def close(self) -> None:
+        """Close the bag, if any."""
+        if self.bag is not None:
+            self.bag.close()
+
+
+def _dataset_pairs(refs: Sequence[datasets.SampleRef]) -> Iterator[FlowPair]:
+    for ref in refs:
+        yield datasets.load_sample(ref)
+
+
+def open_input(*, bag: str | Path | None, topic: str | None, gt_topic: str | None,
+               dataset: str | Path | None, splits: Sequence[str] | None, stride: int,
+               max_pairs: int | None, start_s: float | None, end_s: float | None) -> EvaluationInput:
+    """Open a bag (``bag`` with ``topic``) or a dataset directory and select its pairs.
+
+    Args:
+        bag: rosbag2 directory; exclusive with ``dataset``.
+        topic: image topic of the bag.
+        gt_topic: optional ground-truth flow topic of the bag.
+        dataset: Sintel, KITTI or FlyingChairs directory.
+        splits: dataset splits to keep (default all).
+        stride: keep every ``stride``-th pair.
+        max_pairs: keep at most this many pairs.
+        start_s: bag only: first frame time, seconds from the bag start.
+        end_s: bag only: end time (exclusive), seconds from the bag start.
+
+    Returns:
+        The selected pairs; the caller closes it.
+
+    Raises:
+        ValueError: a missing topic or bag-only options with a dataset; ``BagError`` / ``DatasetError``
+            (ValueErrors) for unusable inputs.
+
+    """
+    if bag is not None:
+        if not topic:
+            raise ValueError('--topic is required with --bag (the image topic to evaluate)')
+        source = BagSource(bag, topic, gt_topic=gt_topic, start_s=start_s, end_s=end_s)
+        ids = source.pair_indices(stride, max_pairs)
+        info = {
+            'type': 'rosbag2', 'path': str(bag), 'storage': source.storage, 'topic': topic,
+            'gt_topic': gt_topic, 'frames_in_range': source.num_frames, 'start_s': start_s, 'end_s': end_s,
+        }
+        return EvaluationInput(source.iter_pairs(ids), len(ids), info, 'bag', source)
+    if start_s is not None or end_s is not None or gt_topic or topic:
+        raise ValueError('--start/--end/--topic/--gt-topic apply to bags only, not to --dataset')
+    refs = datasets.list_samples(dataset, splits)[::stride][:max_pairs]
+    layout = datasets.detect_layout(dataset)
+    info = {'type': 'dataset', 'path': str(dataset), 'layout': layout,
+            'splits': sorted({r.split for r in refs})}
+    return EvaluationInput(_dataset_pairs(refs), len(refs), info, layout)
