@@ -10,7 +10,7 @@ Examples::
     torchrun --nproc_per_node=4 -m lfn2_ros.train --out runs/a --iters 2000,1000,2000,2000,4000
     # a 100-minute session of a longer run; rerun the same command to resume exactly
     python -m lfn2_ros.train --out runs/a --iters ... --session-minutes 100 --threads 2
-    # fine-tune a checkpoint on a dataset directory (lfn2_ros.datasets layouts)
+    # fine-tune a checkpoint on a dataset directory (lfn2_ros.io.datasets layouts)
     python -m lfn2_ros.train --out runs/ft --stages pre_M3S3R3 --init w.pth --dataset /data/Sintel \
         --iters 1000
     # export the last stage's weights (fp16 only if that costs no accuracy)
@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help='train on this dataset directory instead of '
-        'generated pairs (Sintel/KITTI/FlyingChairs layouts, lfn2_ros.datasets)',
+        'generated pairs (Sintel/KITTI/FlyingChairs layouts, lfn2_ros.io.datasets)',
     )
     p.add_argument('--splits', default=None, help='comma-separated dataset splits (default: all found)')
     p.add_argument('--seed', type=int, default=0, help='seed of model init and data (0 <= seed < 10^6)')

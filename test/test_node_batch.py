@@ -5,9 +5,8 @@
 import numpy as np
 import pytest
 
+from lfn2_ros import inference
 from lfn2_ros.node.synthetic_camera import MovingTexture
-
-inference = pytest.importorskip('lfn2_ros.inference', reason='FlowEstimator not importable')
 
 
 @pytest.fixture(scope='module')

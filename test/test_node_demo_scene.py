@@ -6,9 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-pytest.importorskip('skimage')
-
-from lfn2_ros.node.demo_scene import PhotoScene  # noqa: E402
+from lfn2_ros.node.demo_scene import PhotoScene
 
 
 def _warp_error(scene, first, second):

@@ -349,9 +349,8 @@ def test_portable_cpu_paths(isa):
 
 
 def test_model_flow_same_with_extension_and_reference():
-    model_mod = pytest.importorskip('lfn2_ros.model')
-    if not hasattr(model_mod, 'build_liteflownet2'):
-        pytest.skip('lfn2_ros.model.build_liteflownet2 not available yet')
+    from lfn2_ros import model as model_mod
+
     torch.manual_seed(0)
     model = model_mod.build_liteflownet2('pre_M3S3R3').eval()
     gen = torch.Generator().manual_seed(16)

@@ -10,9 +10,9 @@ import time
 import bag_fixtures
 import numpy as np
 import pytest
+import rclpy
 
-rclpy = pytest.importorskip('rclpy')
-from lfn2_ros.node import play_bag  # noqa: E402
+from lfn2_ros.node import play_bag
 
 T0 = 1_700_000_000_000_000_000
 

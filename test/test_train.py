@@ -165,7 +165,6 @@ def test_cli_bad_arguments(tmp_path, capsys, argv, message):
 
 
 def test_finetune_on_dataset_directory(tmp_path):
-    pytest.importorskip('lfn2_ros.io.datasets')
     import cv2
 
     from lfn2_ros.io import flow_files

@@ -12,8 +12,8 @@ WEIGHTS = Path(__file__).resolve().parents[1] / 'lfn2_ros' / 'weights' / 'litefl
 
 
 def _photo():
-    skimage = pytest.importorskip('skimage.data')
     import cv2
+    import skimage.data as skimage
 
     img = cv2.resize(skimage.coffee()[:, :, ::-1], (256, 192))
     return torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255.0

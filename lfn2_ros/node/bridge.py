@@ -4,7 +4,7 @@
 
 The project's checks run first (encoding known, step and data length consistent), so a bad message
 gets the same clear error whatever converts it. cv_bridge then converts the encodings it covers; the
-first message of each encoding is also decoded by :mod:`lfn2_ros.image_codec` and compared, and an
+first message of each encoding is also decoded by :mod:`lfn2_ros.io.image_codec` and compared, and an
 encoding whose cv_bridge result differs (or raises) stays with the codec from then on, with one log
 line. Encodings cv_bridge lacks (yuv422 variants, nv21, 16-bit colour...) always use the codec.
 Some cv_bridge builds on PyPI are ROS 1 ports that fail on numpy 2; the check catches those too.
@@ -60,7 +60,7 @@ class ImageBridge:
         return 'cv_bridge' if usable and covered else 'image_codec'
 
     def image_to_bgr8(self, msg: Image) -> np.ndarray:
-        """Decode a ``sensor_msgs/Image`` (checked first: see :func:`lfn2_ros.image_codec.validate_raw`).
+        """Decode a ``sensor_msgs/Image`` (checked first: see :func:`lfn2_ros.io.image_codec.validate_raw`).
 
         Raises:
             UnsupportedEncoding: unknown encoding.
@@ -103,5 +103,5 @@ class ImageBridge:
         self._verified[key] = agrees
         if not agrees and self._logger is not None:
             self._logger.info(f'cv_bridge does not decode {key} as expected ({error or "different pixels"}); '
-                              'using lfn2_ros.image_codec for it')
+                              'using lfn2_ros.io.image_codec for it')
         return reference

@@ -3,9 +3,9 @@
 """Plain functions between ROS messages and numpy arrays, and the node's message builders.
 
 Nothing here spins or keeps state, so every function is tested without a ROS graph. The pixel
-formats themselves live in the ROS-free :mod:`lfn2_ros.image_codec` (shared with the bag tools);
+formats themselves live in the ROS-free :mod:`lfn2_ros.io.image_codec` (shared with the bag tools);
 this module only maps rclpy messages to and from its plain fields. Flow statistics and the
-forward-backward confidence come from :mod:`lfn2_ros.metrics`.
+forward-backward confidence come from :mod:`lfn2_ros.evaluation.consistency`.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def copy_header(header: Header) -> Header:
 
 
 def image_to_bgr8(msg: Image) -> np.ndarray:
-    """Decode a ``sensor_msgs/Image`` into a BGR image (:func:`lfn2_ros.image_codec.decode_bgr`).
+    """Decode a ``sensor_msgs/Image`` into a BGR image (:func:`lfn2_ros.io.image_codec.decode_bgr`).
 
     Args:
         msg: the image message, any encoding of :data:`ENCODINGS`; rows may be padded.
@@ -79,7 +79,7 @@ def image_to_bgr8(msg: Image) -> np.ndarray:
 
 
 def compressed_to_bgr8(msg: CompressedImage) -> np.ndarray:
-    """Decode a ``sensor_msgs/CompressedImage`` (:func:`lfn2_ros.image_codec.decode_compressed_bgr`).
+    """Decode a ``sensor_msgs/CompressedImage`` (:func:`lfn2_ros.io.image_codec.decode_compressed_bgr`).
 
     Args:
         msg: the compressed image (jpeg, png, ...).
@@ -99,7 +99,7 @@ def compressed_to_bgr8(msg: CompressedImage) -> np.ndarray:
 
 
 def array_to_image(array: np.ndarray, header: Header) -> Image:
-    """Wrap an array in a ``sensor_msgs/Image`` (:func:`lfn2_ros.image_codec.encode_array`).
+    """Wrap an array in a ``sensor_msgs/Image`` (:func:`lfn2_ros.io.image_codec.encode_array`).
 
     Args:
         array: (H, W, 3) uint8 -> ``bgr8``; (H, W) uint8 -> ``mono8``; (H, W) float32 -> ``32FC1``;
@@ -185,7 +185,7 @@ def build_summary(
     Args:
         header: header of the current frame (copied).
         previous_stamp: stamp of the previous frame.
-        stats: statistics from :func:`lfn2_ros.metrics.flow_stats` (px).
+        stats: statistics from :func:`lfn2_ros.evaluation.stats.flow_stats` (px).
         inference_time_s: model time for this pair, s.
         latency_s: publication time minus ``header.stamp``, s.
         receive_latency_s: arrival in the node's callback minus ``header.stamp``, s.

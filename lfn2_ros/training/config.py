@@ -83,7 +83,7 @@ class TrainConfig:
         session_limit_s: optional wall-time budget of this invocation: when spent, the current stage
             checkpoints and the run stops; rerunning the command resumes exactly.
         max_steps: optional cap on optimizer steps in this invocation (same effect; for tests).
-        dataset: optional dataset directory (lfn2_ros.datasets layouts) instead of generated pairs.
+        dataset: optional dataset directory (lfn2_ros.io.datasets layouts) instead of generated pairs.
         splits: optional dataset split filter.
         data: distribution of the generated pairs and of the held-out set.
         photos: photo folder for the generator (default ``$LFN2_PHOTOS`` or the fetch script's cache);

@@ -35,6 +35,8 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from lfn2_ros.io.photos import load_photo
+
 __all__ = [
     'EVAL_PHOTOS',
     'HELDOUT_SEED',
@@ -124,18 +126,7 @@ class FlowPair:
 @functools.cache
 def _photo(name: str) -> np.ndarray:
     """A scikit-image photo as (H, W, 3) float32 BGR in [0, 1] (cached)."""
-    import skimage.data  # bundled photos; imported lazily (scikit-image is a training dependency)
-
-    image = getattr(skimage.data, name)()
-    if isinstance(image, tuple):  # stereo_motorcycle -> (left, right, disparity)
-        image = image[0]
-    image = np.asarray(image)
-    if image.dtype == bool:
-        image = image.astype(np.uint8) * 255
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    image = image[:, :, 2::-1] if image.shape[2] >= 3 else image
-    return np.ascontiguousarray(image[:, :, :3]).astype(np.float32) / 255.0
+    return load_photo(name).astype(np.float32) / 255.0
 
 
 def _value_noise(rng: np.random.Generator, h: int, w: int) -> np.ndarray:

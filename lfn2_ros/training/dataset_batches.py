@@ -1,6 +1,6 @@
 # Copyright 2026 The lfn2_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Random crops of a dataset directory (lfn2_ros.datasets layouts) as training batches, for fine-tuning."""
+"""Random crops of a dataset directory (lfn2_ros.io.datasets layouts) as training batches, for fine-tuning."""
 
 from __future__ import annotations
 

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 
 from lfn2_ros.model import LiteFlowNet2
+from lfn2_ros.model.losses import endpoint_error
+from lfn2_ros.processing import end_level_flow_px
 from lfn2_ros.training.pairs import PairBatch
 
 __all__ = ['evaluate_batches', 'level_grad_norms', 'mean_epe', 'predict_flow']
@@ -33,16 +34,12 @@ def predict_flow(
     """
     if outputs is None:
         outputs = model(img1, img2)
-    end = outputs[f'level{model.variant.end_level}'].float()
-    return (
-        F.interpolate(end, size=img1.shape[-2:], mode='bilinear', align_corners=False)
-        * model.variant.flow_div
-    )
+    return end_level_flow_px(outputs, model.variant.end_level, model.variant.flow_div, img1.shape[-2:])
 
 
 def mean_epe(pred: torch.Tensor, gt: torch.Tensor, valid: Optional[torch.Tensor] = None) -> float:
     """Average end-point error, px, of (B, 2, H, W) flows over (B, H, W) valid pixels."""
-    err = torch.linalg.vector_norm(pred.float() - gt, dim=1)
+    err = endpoint_error(pred.float(), gt)
     if valid is None:
         return float(err.mean())
     return float((err * valid).sum() / valid.sum().clamp(min=1.0))

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lfn2_ros.io.photos import load_photo
+
 __all__ = [
     'BANK_SIZE',
     'bank_volume',
@@ -89,22 +91,11 @@ def _cover_crop(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _skimage_photo(name: str) -> Optional[np.ndarray]:
+    """A scikit-image photo as uint8 BGR, or None without scikit-image or that photo."""
     try:
-        import skimage.data
-    except ImportError:
+        return load_photo(name)
+    except Exception:  # noqa: BLE001 - no scikit-image, or a photo downloaded on first use (no network)
         return None
-    try:
-        image = getattr(skimage.data, name)()
-    except Exception:  # some photos are downloaded on first use: machines without network skip them
-        return None
-    if isinstance(image, tuple):  # stereo_motorcycle -> (left, right, disparity)
-        image = image[0]
-    image = np.asarray(image)
-    if image.dtype == bool:
-        image = image.astype(np.uint8) * 255
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(image[:, :, 2::-1] if image.shape[2] >= 3 else image).astype(np.uint8)
 
 
 def load_photo_bank(
