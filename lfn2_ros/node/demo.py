@@ -27,7 +27,6 @@ import rclpy
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
@@ -36,6 +35,7 @@ from lfn2_ros.evaluation.visualize import flow_to_color
 from lfn2_ros.node.conversions import array_to_image, ns_to_time, time_to_ns
 from lfn2_ros.node.demo_scene import PhotoScene
 from lfn2_ros.node.flow_node import FlowNode, StartupError
+from lfn2_ros.node.qos import PUBLISHER_QOS
 
 __all__ = ['main']
 
@@ -48,7 +48,7 @@ class _SceneCamera(Node):
         self.scene, self.rate, self.frames = scene, rate, frames
         self.start_ns = self.get_clock().now().nanoseconds
         self.frames_published = 0
-        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        qos = PUBLISHER_QOS['reliable']
         self._pub = self.create_publisher(Image, 'image', qos)
         self._timer = self.create_timer(1.0 / rate, self._tick)
 

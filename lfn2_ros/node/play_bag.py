@@ -25,24 +25,16 @@ from collections.abc import Iterator, Sequence
 
 import rclpy
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile
 from rosbags.rosbag2 import Reader, ReaderError
 from rosgraph_msgs.msg import Clock
 
 from lfn2_ros.io.bag_records import IMAGE_TYPES
+from lfn2_ros.node.qos import PUBLISHER_QOS
 from lfn2_ros.node.runner import spin_node
 
 __all__ = ['loop_period_ns', 'main', 'playback_schedule', 'wall_offset_s']
 
-# Drivers publish reliable (REP-2003); best-effort subscribers such as flow_node match it.
-_QOS = {
-    'reliable': QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                           durability=DurabilityPolicy.VOLATILE),
-    'best_effort': QoSProfile(
-        history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.BEST_EFFORT,
-        durability=DurabilityPolicy.VOLATILE,
-    ),
-}
 
 
 def wall_offset_s(bag_time_ns: int, first_bag_time_ns: int, rate: float = 1.0) -> float:
@@ -124,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument('--loop', action='store_true', help='play the bag again and again until interrupted')
     p.add_argument(
-        '--qos', choices=tuple(_QOS), default='reliable', help='publisher reliability (default reliable)'
+        '--qos', choices=tuple(PUBLISHER_QOS), default='reliable',
+        help='publisher reliability (default reliable)'
     )
     p.add_argument(
         '--wait-for-subscribers', type=float, default=0.0, metavar='S',
@@ -229,7 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         time.sleep(0.2)
 
     try:
-        return spin_node(lambda: _Player(conns, _QOS[args.qos], args.clock), ['play_bag', *argv], run=run,
+        qos = PUBLISHER_QOS[args.qos]
+        return spin_node(lambda: _Player(conns, qos, args.clock), ['play_bag', *argv], run=run,
                          interrupted_code=130)
     finally:
         reader.close()

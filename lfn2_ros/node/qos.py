@@ -15,7 +15,7 @@ from rclpy.qos import (
     qos_profile_system_default,
 )
 
-__all__ = ['INPUT_QOS', 'DIAGNOSTICS_QOS', 'input_qos', 'output_qos']
+__all__ = ['DIAGNOSTICS_QOS', 'INPUT_QOS', 'PUBLISHER_QOS', 'input_qos', 'output_qos']
 
 INPUT_DEPTH = 1
 """Keep-last depth of the image subscription (frames)."""
@@ -44,6 +44,16 @@ DIAGNOSTICS_QOS = QoSProfile(
     durability=DurabilityPolicy.VOLATILE,
 )
 """/diagnostics must be reliable: diagnostic_aggregator subscribes with the system defaults."""
+
+
+PUBLISHER_QOS: dict[str, QoSProfile] = {
+    name: QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=reliability,
+                     durability=DurabilityPolicy.VOLATILE)
+    for name, reliability in (('reliable', ReliabilityPolicy.RELIABLE),
+                              ('best_effort', ReliabilityPolicy.BEST_EFFORT))
+}
+"""Image publishers of the tools (play_bag, synthetic_camera, demo): drivers publish reliable (REP-2003),
+which best-effort subscribers such as flow_node also match; depth 10 absorbs a subscriber's short pauses."""
 
 
 def input_qos(name: str) -> QoSProfile:

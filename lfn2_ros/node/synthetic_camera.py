@@ -14,11 +14,11 @@ import cv2
 import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from lfn2_ros.node.conversions import array_to_image
+from lfn2_ros.node.qos import PUBLISHER_QOS
 from lfn2_ros.node.runner import spin_node
 
 __all__ = ['MovingTexture', 'SyntheticCamera', 'main']
@@ -108,7 +108,7 @@ class SyntheticCamera(Node):
         self._scene = MovingTexture(height, width, motion, seed)
         self._index = 0
         # REP-2003: drivers publish reliable; best-effort subscribers match it too.
-        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        qos = PUBLISHER_QOS['reliable']
         self._pub = self.create_publisher(Image, 'image', qos)
         self._timer = self.create_timer(1.0 / rate, self._tick)
         self.get_logger().info(f'{width}x{height} at {rate} Hz, motion {motion} px/frame on '
