@@ -213,23 +213,12 @@ def train_stage(
         raise ValueError(f'crop {h}x{w} must be multiples of 32 for {variant.alias}')
     if ctx.main:
         stage_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(cfg.threads)
-    model = _new_stage_model(stage, cfg, init_state).to(ctx.device).train()
-    optimizer = make_optimizer(model, cfg, stage.lr)
-    scaler = torch.amp.GradScaler('cuda') if cfg.amp == 'fp16' else None
-    start_it, position, elapsed0 = 0, 0, 0.0
-    if latest.exists():
-        meta = load_training_state(latest, model, optimizer, scaler)
-        start_it, position, elapsed0 = (
-            int(meta['iteration']),
-            int(meta['data_index']),
-            float(meta['elapsed_s']),
-        )
+    model, optimizer, scaler, resumed = _open_stage(stage, cfg, init_state, ctx, latest)
+    start_it, position, elapsed0 = resumed
     net: torch.nn.Module = model
     if ctx.distributed:
         net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[ctx.local_rank] if ctx.device.type == 'cuda' else None
-        )
+            model, device_ids=[ctx.local_rank] if ctx.device.type == 'cuda' else None)
     loss_fn = build_loss(variant)
     data = stage.data or cfg.data
     source = _make_source(stage, cfg, shared, position)
@@ -243,16 +232,8 @@ def train_stage(
 
     def save(it: int, path: Path) -> None:
         if ctx.main:
-            save_training_state(
-                path,
-                model,
-                optimizer,
-                iteration=it,
-                data_position=source.position,
-                elapsed_s=elapsed0 + time.monotonic() - t0,
-                meta=stage_meta,
-                scaler=scaler,
-            )
+            save_training_state(path, model, optimizer, iteration=it, data_position=source.position,
+                                elapsed_s=elapsed0 + time.monotonic() - t0, meta=stage_meta, scaler=scaler)
 
     t0 = time.monotonic()
     it, finished = start_it, True
@@ -279,37 +260,37 @@ def train_stage(
         last = it >= stage.iterations
         do_val = bool(shared.val) and (last or (cfg.val_every and it % cfg.val_every == 0))
         if ctx.main and (it % cfg.log_every == 0 or do_val or last):
-            _log(
-                cfg,
-                shared,
-                model,
-                name,
-                it,
-                global_step,
-                lr,
-                sums,
-                do_val,
-                source.position,
-                elapsed0 + time.monotonic() - t0,
-            )
+            _log(cfg, shared, model, name, it, global_step, lr, sums, do_val, source.position,
+                 elapsed0 + time.monotonic() - t0)
         if it % cfg.checkpoint_every == 0:
             save(it, latest)
     if bar is not None:
         bar.close()
     save(it, latest)
     if finished and ctx.main:
-        save_checkpoint(
-            model,
-            final,
-            meta={
-                **stage_meta,
-                'iteration': it,
-                'data_index': source.position,
-                'elapsed_s': elapsed0 + time.monotonic() - t0,
-            },
-        )
+        save_checkpoint(model, final, meta={**stage_meta, 'iteration': it, 'data_index': source.position,
+                                            'elapsed_s': elapsed0 + time.monotonic() - t0})
     distributed.barrier(ctx)
     return (final if finished else latest), finished
+
+
+def _open_stage(stage: StageConfig, cfg: TrainConfig, init_state: Optional[dict[str, torch.Tensor]], ctx: Any,
+                latest: Path) -> tuple[torch.nn.Module, torch.optim.Optimizer, Any, tuple[int, int, float]]:
+    """The stage's model, optimizer and grad scaler, resumed from ``latest`` when it exists.
+
+    Returns:
+        ``(model, optimizer, scaler, (iteration, data position, elapsed s))``; zeros for a fresh stage.
+
+    """
+    torch.set_num_threads(cfg.threads)
+    model = _new_stage_model(stage, cfg, init_state).to(ctx.device).train()
+    optimizer = make_optimizer(model, cfg, stage.lr)
+    scaler = torch.amp.GradScaler('cuda') if cfg.amp == 'fp16' else None
+    if not latest.exists():
+        return model, optimizer, scaler, (0, 0, 0.0)
+    meta = load_training_state(latest, model, optimizer, scaler)
+    resumed = (int(meta['iteration']), int(meta['data_index']), float(meta['elapsed_s']))
+    return model, optimizer, scaler, resumed
 
 
 def _make_source(stage: StageConfig, cfg: TrainConfig, shared: _RunShared, position: int) -> Any:
