@@ -21,6 +21,7 @@ random streams differ), so streams are deterministic and resumable; the held-out
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional, Union
 
@@ -264,21 +265,59 @@ def render_pairs(
         indexing='ij',
     )
     grid = torch.stack((xs.flatten(), ys.flatten(), torch.ones_like(xs.flatten())), -1)  # (h*w, 3)
-    frames, ids = [], []
-    for t in range(2):
-        m = place if t == 0 else motions @ place
-        canvas = _project(torch.linalg.inv(m), grid)  # (b, 1 + k, h*w, 2) canvas px
-        img = _sample(bg, canvas[:, 0], h, w, 'reflection')
-        lid = torch.zeros(b, h, w, dtype=torch.long, device=device)
-        obj_img = _sample(obj, canvas[:, 1:].reshape(b * k, h * w, 2), h, w, 'zeros').view(b, k, 4, h, w)
-        masks = (obj_img[:, :, 3] > 0.5) & active.view(b, k, 1, 1)
-        for j in range(k):  # later objects are on top
-            img = torch.where(masks[:, j, None], obj_img[:, j, :3], img)
-            lid = torch.where(masks[:, j], j + 1, lid)
-        frames.append(img)
-        ids.append(lid)
+    frames, ids = zip(*(_composite(bg, obj, place if t == 0 else motions @ place, grid, active, h, w)
+                        for t in range(2)), strict=True)
+    flow, noc = _flow_and_visibility(motions, grid, ids, xs, ys)
+    img1, img2 = photometric(gen, frames[0], frames[1], cfg)
+    return PairBatch(img1, img2, flow, noc)
 
-    targets = _project(motions, grid).view(b, 1 + k, h, w, 2)
+
+def _composite(bg: torch.Tensor, obj: torch.Tensor, placement: torch.Tensor, grid: torch.Tensor,
+               active: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One frame: the background and the active objects (later ones on top) seen through ``placement``.
+
+    Args:
+        bg: (B, 3, Hb, Wb) background canvases.
+        obj: (B*K, 4, S, S) object canvases, texture and silhouette.
+        placement: (B, 1 + K, 3, 3) canvas -> frame px per layer (layer 0 = background).
+        grid: (h*w, 3) homogeneous frame pixel centres.
+        active: (B, K) bool, the objects present in each pair.
+        h: frame rows, px.
+        w: frame columns, px.
+
+    Returns:
+        ``(image, layer_id)``: (B, 3, h, w) float32 [0, 1] and (B, h, w) long, 0 = background.
+
+    """
+    b, k = active.shape
+    canvas = _project(torch.linalg.inv(placement), grid)  # (b, 1 + k, h*w, 2) canvas px
+    img = _sample(bg, canvas[:, 0], h, w, 'reflection')
+    lid = torch.zeros(b, h, w, dtype=torch.long, device=bg.device)
+    obj_img = _sample(obj, canvas[:, 1:].reshape(b * k, h * w, 2), h, w, 'zeros').view(b, k, 4, h, w)
+    masks = (obj_img[:, :, 3] > 0.5) & active.view(b, k, 1, 1)
+    for j in range(k):  # later objects are on top
+        img = torch.where(masks[:, j, None], obj_img[:, j, :3], img)
+        lid = torch.where(masks[:, j], j + 1, lid)
+    return img, lid
+
+
+def _flow_and_visibility(motions: torch.Tensor, grid: torch.Tensor, ids: Sequence[torch.Tensor],
+                         xs: torch.Tensor, ys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact flow of the top layer of frame 1, and where that point is still the top layer in frame 2.
+
+    Args:
+        motions: (B, 1 + K, 3, 3) frame-1 px -> frame-2 px per layer.
+        grid: (h*w, 3) homogeneous frame pixel centres.
+        ids: the two frames' (B, h, w) layer ids.
+        xs: (h, w) pixel column coordinates, px.
+        ys: (h, w) pixel row coordinates, px.
+
+    Returns:
+        ``(flow, noc)``: (B, 2, h, w) float32 px (u right, v down) and (B, h, w) bool non-occluded mask.
+
+    """
+    b, h, w = ids[0].shape
+    targets = _project(motions, grid).view(b, motions.shape[1], h, w, 2)
     top = ids[0].view(b, 1, h, w, 1).expand(b, 1, h, w, 2)
     flow = (targets.gather(1, top)[:, 0] - torch.stack((xs, ys), -1)).permute(0, 3, 1, 2).contiguous()
     tx = torch.round(xs + flow[:, 0]).long()
@@ -286,8 +325,7 @@ def render_pairs(
     inb = (tx >= 0) & (tx < w) & (ty >= 0) & (ty < h)
     flat = (ty.clamp(0, h - 1) * w + tx.clamp(0, w - 1)).view(b, -1)
     noc = inb & (ids[1].view(b, -1).gather(1, flat).view(b, h, w) == ids[0])
-    img1, img2 = photometric(gen, frames[0], frames[1], cfg)
-    return PairBatch(img1, img2, flow, noc)
+    return flow, noc
 
 
 def photometric(
