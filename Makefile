@@ -6,8 +6,12 @@ export OMP_NUM_THREADS ?= 1
 
 .PHONY: setup test test-all lint demo ext check-cuda bench clean
 
+# The emulated CUDA kernels are a test backend (docs/extension.md): compiled here, once, in the environment the
+# tests run in (ninja keeps a build only for the same command line), rather than inside the first test using
+# them. A failure is only reported: those tests then say why.
 setup:
 	scripts/setup_env.sh
+	$(WITH_ENV) python -c 'from lfn2_ros.ops import _build_emulated as e; print("setup: emulated CUDA kernels:", e.load()[1])'
 
 # The fast suite (under 2 minutes of tests on the 2-core machine): everything but the tests marked slow.
 # ruff runs inside the suite (test/test_package.py), once.

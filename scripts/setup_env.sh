@@ -45,10 +45,6 @@ if [ -z "$SYSTEM_ROS_SETUP" ]; then
   "$VENV/bin/python" scripts/patch_wheel_cmake.py "$VENV"
 fi
 
-# The emulated CUDA kernels are a test backend (docs/extension.md): compile them here, once, rather than inside
-# the first test that needs them. A failure is reported and left to those tests.
-"$VENV/bin/python" -c 'from lfn2_ros.ops import _build_emulated as e; print("setup: emulated CUDA kernels:", e.load()[1])'
-
 lfn2_activate_ros "$VENV"
 # Rebuild only when the packages' build inputs changed (symlink install: Python edits are live; the compiled
 # lfn2_ros.ops._C is rebuilt when csrc/ changes, and until then the loader uses a JIT build of the new sources).

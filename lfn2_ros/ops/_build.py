@@ -259,7 +259,11 @@ def _remove_stale_torch_lock(directory: Path) -> None:
 
 def jit_library_name(prefix: str, sources_: list[str], *, cflags: list[str], ldflags: list[str],
                      with_cuda: bool = False, cuda_cflags: Optional[list[str]] = None) -> str:
-    """``<prefix>_<16 hex digits>``, hashing every csrc source, the torch version and these arguments."""
+    """``<prefix>_<16 hex digits>``, hashing every csrc source, the torch version and these arguments.
+
+    The arguments include the sources' absolute paths: ninja compares the command lines it stored, so two
+    checkouts of the same sources sharing one directory would recompile each other's build every time.
+    """
     digest = sources_hash()
     if digest is None:
         raise FileNotFoundError(f'no extension sources in {CSRC}')
