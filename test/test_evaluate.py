@@ -165,6 +165,7 @@ def test_stride_window_and_no_bag(tmp_path):
     assert metrics['splits']['/camera/image_raw']['fb_consistency'] is None
 
 
+@pytest.mark.slow
 def test_datasets_end_to_end(tmp_path):
     kitti = make_kitti(tmp_path / 'kitti')
     out = tmp_path / 'k'

@@ -56,6 +56,7 @@ def standin_env(tmp_path):
     return env
 
 
+@pytest.mark.slow
 def test_camera_and_flow_node_processes(standin_env):
     camera = _start('synthetic_camera', '-r', 'image:=/cam/image_raw', '-p', 'width:=96', '-p', 'height:=64',
                     '-p', 'rate:=10.0', '-p', f'motion_x:={MOTION[0]}', '-p', f'motion_y:={MOTION[1]}',
@@ -100,6 +101,7 @@ def test_camera_and_flow_node_processes(standin_env):
         _stop(camera)
 
 
+@pytest.mark.slow
 def test_flow_node_without_weights_exits_non_zero(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS='1')
     env['PYTHONPATH'] = os.pathsep.join([str(ROOT), env.get('PYTHONPATH', '')])

@@ -4,6 +4,7 @@
 
 import time
 
+import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
 from fake_estimators import DisFlowStandIn
 from rclpy.parameter import Parameter
@@ -50,6 +51,7 @@ def test_low_max_rate_still_pairs_at_that_rate():
         graph.close()
 
 
+@pytest.mark.slow
 def test_zero_stamps_give_a_warning_with_the_reason():
     graph, node, probe = _rig()
     try:
@@ -62,6 +64,7 @@ def test_zero_stamps_give_a_warning_with_the_reason():
         graph.close()
 
 
+@pytest.mark.slow
 def test_pairing_restarts_are_explained():
     graph, node, probe = _rig()
     try:

@@ -63,6 +63,7 @@ def test_module_built_into_another_tree_on_sys_path_is_found_by_its_hash(monkeyp
     assert chosen is not None and _build.embedded_hash(chosen) == _build.sources_hash()
 
 
+@pytest.mark.slow
 def test_fresh_process_loads_the_built_module_and_compiles_nothing(tmp_path):
     env = dict(os.environ, TORCH_EXTENSIONS_DIR=str(tmp_path / 'jit'), OMP_NUM_THREADS='1')
     proc = _run('''

@@ -241,6 +241,7 @@ def _op_samples():
     yield (f1.double().requires_grad_(), f2.double(), None, 1, 3, 1, 0.2)  # one input differentiable
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('sample', list(range(4)))
 def test_opcheck(sample):
     args = list(_op_samples())[sample]
@@ -329,6 +330,7 @@ def test_env_variable_selects_the_backend(monkeypatch):
         set_backend('extension')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('isa', ['plain', 'base', 'avx2'])
 def test_portable_cpu_paths(isa):
     """The portable loops (what an aarch64 Jetson runs) and the AVX2 cap of an AVX-512 machine match the

@@ -32,6 +32,7 @@ def _rows(tmp_path):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_two_stages_run_and_write_log(tmp_path):
     stages = [StageConfig('pre_M6S6', 2, 1e-4, CROP, 2), StageConfig('pre_M5S5R5', 2, 1e-4, CROP, 2)]
     final = run_training(_cfg(tmp_path, stages))
@@ -103,6 +104,7 @@ def test_coupled_decay_kills_an_unused_weight_and_decoupled_does_not(tmp_path):
     assert left[True] > 0.2 * 0.99
 
 
+@pytest.mark.slow
 def test_cli_runs_and_exports(tmp_path):
     out = tmp_path / 'run'
     rc = main(['--out', str(out), '--stages', 'pre_M6S6', '--iters', '2', '--crop', '64x96', '--batch', '1',

@@ -5,6 +5,7 @@
 import os
 import socket
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -48,6 +49,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_process_over_the_combined_batch(tmp_path):
     out = tmp_path / 'grads.pt'
     mp.spawn(_worker, args=(2, _free_port(), str(out)), nprocs=2, join=True)

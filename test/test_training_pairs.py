@@ -86,6 +86,7 @@ def test_static_share_has_zero_flow_and_only_noise():
     assert float(render_pairs(0, 1, 3, H, W, near).flow.norm(dim=1).max()) <= 0.5 + 1e-3
 
 
+@pytest.mark.slow
 def test_displacements_are_heavy_tailed():
     # 32 pairs; the displacements are in px, so a smaller frame than 384x512 shows the same tail
     mags = torch.cat([render_pairs(HELDOUT_SEED + 1, k, 8, 192, 256).flow.norm(dim=1).flatten()
