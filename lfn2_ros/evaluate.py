@@ -100,7 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     outg.add_argument(
         '--overwrite', action='store_true', help="replace a previous run's bag/ and flow/ in --out"
     )
-    outg.add_argument('--no-progress', action='store_true', help='no progress bar')
+    outg.add_argument('--no-progress', action='store_true',
+                      help='no progress bar (it is off anyway when stderr is not a terminal)')
+    p.add_argument('--num-threads', type=int, default=None, metavar='N',
+                   help="torch CPU threads (default: torch's; 1 on small shared CPUs)")
     return p
 
 
@@ -136,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 dtype=args.precision,
                 network_size=args.network_size,
                 random_weights=args.random_weights,
+                num_threads=args.num_threads,
             )
 
         metrics = evaluate(

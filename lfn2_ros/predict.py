@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from lfn2_ros.io import flow_files
+from lfn2_ros.io.image_files import ImageFileError, read_bgr
 
 _FLOW_EXTENSIONS = ('.flo', '.npy', '.png')
 
@@ -70,15 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _read_image(path: str, flag: str) -> np.ndarray:
-    if not Path(path).is_file():
-        raise FileNotFoundError(f'{flag}: image file not found: {path}')
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f'{flag}: could not read {path} as an image')
-    return image
+    try:
+        return read_bgr(path)
+    except ImageFileError as exc:
+        raise ValueError(f'{flag}: {exc}') from None
 
 
 def _check_output(path: str, flag: str, extensions: Sequence[str]) -> None:
+    if Path(path).is_dir():  # checked first: the inference would run, then the write would fail
+        raise ValueError(f'{flag}: {path} is a directory; give a file name, e.g. {Path(path) / "flow"}'
+                         f'{extensions[0]}')
     suffix = Path(path).suffix.lower()
     if suffix not in extensions:
         raise ValueError(f'{flag}: unsupported extension {suffix!r} in {path}; use one of {extensions}')

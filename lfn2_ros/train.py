@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument('--splits', default=None, help='comma-separated dataset splits (default: all found)')
     p.add_argument('--seed', type=int, default=0, help='seed of model init and data (0 <= seed < 10^6)')
-    p.add_argument('--threads', type=int, default=1, help='torch threads per process (default 1)')
+    p.add_argument('--threads', '--num-threads', dest='threads', type=int, default=1,
+                   help='torch threads per process (default 1)')
     p.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
     p.add_argument(
         '--amp',

@@ -254,9 +254,12 @@ def test_cli_success(tmp_path, capsys, fake_inference):
     code, cap = _run_cli(['--bag', str(tmp_path / 'in'), '--topic', '/camera/image_raw', '--random-weights',
                           '--out', str(tmp_path / 'o'), '--no-progress'], capsys)
     assert code == 1 and '--overwrite' in cap.err
+    # Without --no-progress, and with stderr not a terminal (as in a log file): no carriage-return updates.
     code, cap = _run_cli(['--bag', str(tmp_path / 'in'), '--topic', '/camera/image_raw', '--random-weights',
-                          '--out', str(tmp_path / 'o'), '--no-progress', '--overwrite'], capsys)
+                          '--out', str(tmp_path / 'o'), '--overwrite', '--num-threads', '1'], capsys)
     assert code == 0, cap.err
+    assert '\r' not in cap.err and 'pair/s' not in cap.err
+    assert fake_inference['num_threads'] == 1
 
 
 def test_cli_help_marks_random_weights_as_testing(capsys):

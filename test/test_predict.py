@@ -30,6 +30,12 @@ def files(tmp_path_factory):
     cv2.imwrite(str(root / 'a.png'), base[:, :56])
     cv2.imwrite(str(root / 'b.png'), base[:, 3:59])
     cv2.imwrite(str(root / 'c.png'), base[:32, :32])
+    # Files cut short: OpenCV decodes both without an error (libjpeg only prints a warning).
+    jpeg = cv2.imencode('.jpg', base[:, :56])[1].tobytes()
+    (root / 'cut.jpg').write_bytes(jpeg[: len(jpeg) * 2 // 3])
+    assert cv2.imread(str(root / 'cut.jpg')) is not None
+    png = (root / 'a.png').read_bytes()
+    (root / 'cut.png').write_bytes(png[:-20])
     return root
 
 
@@ -67,12 +73,16 @@ def test_matches_estimator(files, tmp_path):
         ({'--out': 'flow.txt'}, 'unsupported extension'),
         ({'--out': 'no_dir/flow.flo'}, 'output directory does not exist'),
         ({'--img2': 'c.png'}, 'same size'),
-        ({'--img1': 'w.pth'}, 'could not read'),
+        ({'--img1': 'w.pth'}, 'not an image OpenCV can decode'),
+        ({'--img1': 'cut.jpg'}, 'truncated JPEG'),
+        ({'--img2': 'cut.png'}, 'truncated PNG'),
+        ({'--out': 'a_directory'}, 'is a directory'),
         ({'--variant': 'no_such_variant'}, ''),
     ],
 )
 def test_user_errors(files, tmp_path, capsys, change, message):
     args = _args(files, tmp_path / 'f.flo')
+    (tmp_path / 'a_directory').mkdir()
     for flag, value in change.items():
         if flag == '--variant':
             args += [flag, value]

@@ -121,11 +121,13 @@ def test_cli_runs_and_exports(tmp_path):
 
 def test_cli_session_budget_stops_and_resumes(tmp_path, capsys):
     argv = ['--out', str(tmp_path), '--stages', 'pre_M6S6', '--iters', '3', '--crop', '64x96', '--batch', '1',
-            '--val-count', '0', '--no-progress', '--no-photos', '--log-every', '1']
+            '--val-count', '0', '--no-photos', '--log-every', '1', '--num-threads', '1']
     assert main([*argv, '--session-minutes', '0']) == 0
     assert 'rerun the same command' in capsys.readouterr().out
     assert main(argv) == 0
     assert [r['iteration'] for r in _rows(tmp_path)] == ['1', '2', '3']
+    # the progress bar is on by default but stays silent when stderr is not a terminal (pytest's capture)
+    assert '\r' not in capsys.readouterr().err
 
 
 def test_zero_flow_heads_start_at_zero_flow():

@@ -125,8 +125,10 @@ class _PairLoop:
         with open(csv_path, 'w', newline='') as csv_file:
             table = csv.DictWriter(csv_file, fieldnames=outputs.CSV_COLUMNS)
             table.writeheader()
-            bar = tqdm(source.pairs, total=source.total, unit='pair', disable=not progress, desc='evaluate',
-                       dynamic_ncols=True)
+            # disable=None: tqdm turns itself off when stderr is not a terminal (logs, CI), instead of
+            # writing one carriage-return update per pair into the file.
+            bar = tqdm(source.pairs, total=source.total, unit='pair', disable=None if progress else True,
+                       desc='evaluate', dynamic_ncols=True)
             for k, pair in enumerate(bar):
                 row = self.process(k, pair)
                 table.writerow({c: outputs.csv_value(v) for c, v in row.items()})

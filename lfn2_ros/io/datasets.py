@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from lfn2_ros.io import flow_files
+from lfn2_ros.io.image_files import ImageFileError, read_bgr
 from lfn2_ros.io.pairs import FlowPair
 
 __all__ = [
@@ -216,10 +217,10 @@ def list_samples(root: str | os.PathLike, splits: Sequence[str] | None = None) -
 
 
 def _read_image(path: Path) -> np.ndarray:
-    image = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DatasetError(f'cannot read image {path} (missing or corrupt)')
-    return image
+    try:
+        return read_bgr(path)
+    except ImageFileError as exc:
+        raise DatasetError(f'cannot read image {path}: {exc}') from None
 
 
 def load_sample(ref: SampleRef) -> FlowPair:

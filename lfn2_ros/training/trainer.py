@@ -362,7 +362,8 @@ def _progress(cfg: TrainConfig, ctx: distributed.DistContext, stage: StageConfig
         return None
     from tqdm import tqdm
 
-    return tqdm(total=stage.iterations, initial=start, desc=name, dynamic_ncols=True)
+    # disable=None: off when stderr is not a terminal, so redirected logs are not flooded (the CSV log stays)
+    return tqdm(total=stage.iterations, initial=start, desc=name, dynamic_ncols=True, disable=None)
 
 
 def _log(
