@@ -356,7 +356,6 @@ def make_pair(seed: int, index: int, height: int, width: int,
     cfg = config or MotionConfig()
     rng = np.random.default_rng([seed, index])
     center = ((width - 1) / 2.0, (height - 1) / 2.0)
-    dsize = (width, height)
     gy, gx = np.mgrid[0:height, 0:width].astype(np.float64)
 
     # global motion G: frame-1 px -> frame-2 px (similarity + small perspective about the centre)
@@ -388,30 +387,51 @@ def make_pair(seed: int, index: int, height: int, width: int,
         rel = glob @ own
         layers.append((tex, mask, m1, rel @ m1, rel))
 
-    # render both frames; later layers are on top; ids give occlusions
-    frames, ids = [], []
-    for t in (0, 1):
-        img = np.zeros((height, width, 3), np.float32)
-        lid = np.zeros((height, width), np.int32)
-        for k, (tex, mask, m1, m2, _) in enumerate(layers):
-            mat = m1 if t == 0 else m2
-            if mask is None:
-                img = cv2.warpPerspective(tex, mat, dsize, flags=cv2.INTER_LINEAR,
-                                          borderMode=cv2.BORDER_REFLECT_101)
-                continue
-            alpha = cv2.warpPerspective(mask, mat, dsize, flags=cv2.INTER_LINEAR,
-                                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            inside = alpha > 0.5
-            if not inside.any():
-                continue
-            layer = cv2.warpPerspective(tex, mat, dsize, flags=cv2.INTER_LINEAR,
-                                        borderMode=cv2.BORDER_REFLECT_101)
-            img[inside] = layer[inside]
-            lid[inside] = k
-        frames.append(img)
-        ids.append(lid)
+    frames, ids = zip(*(_render(layers, t, height, width) for t in (0, 1)), strict=True)
+    flow, noc = _flow_and_visibility(layers, ids, gx, gy)
+    img1, img2 = frames
+    if cfg.photometric:
+        img1, img2 = _photometric(rng, img1, img2, cfg.noise_max)
+    return FlowPair(_to_uint8(img1), _to_uint8(img2), flow, noc)
 
-    # exact flow of the top layer of frame 1
+
+def _render(layers: list, t: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame ``t`` (0 or 1) of the layer stack, later layers on top.
+
+    Returns:
+        ``(image, layer_id)``: (H, W, 3) float32 BGR in [0, 1] and (H, W) int32 index of the top layer.
+
+    """
+    dsize = (width, height)
+    img = np.zeros((height, width, 3), np.float32)
+    lid = np.zeros((height, width), np.int32)
+    for k, (tex, mask, m1, m2, _) in enumerate(layers):
+        mat = m1 if t == 0 else m2
+        if mask is None:
+            img = cv2.warpPerspective(tex, mat, dsize, flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_REFLECT_101)
+            continue
+        alpha = cv2.warpPerspective(mask, mat, dsize, flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        inside = alpha > 0.5
+        if not inside.any():
+            continue
+        layer = cv2.warpPerspective(tex, mat, dsize, flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REFLECT_101)
+        img[inside] = layer[inside]
+        lid[inside] = k
+    return img, lid
+
+
+def _flow_and_visibility(layers: list, ids: tuple[np.ndarray, np.ndarray], gx: np.ndarray,
+                         gy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact flow of frame 1's top layer, and where frame 2 shows that layer at the (rounded) target.
+
+    Returns:
+        ``(flow, noc)``: (H, W, 2) float32 px (u right, v down) and (H, W) bool non-occluded mask.
+
+    """
+    height, width = gx.shape
     flow = np.zeros((height, width, 2), np.float64)
     for k, (_, _, _, _, rel) in enumerate(layers):
         sel = ids[0] == k
@@ -421,19 +441,12 @@ def make_pair(seed: int, index: int, height: int, width: int,
         flow[sel, 0] = x2 - gx[sel]
         flow[sel, 1] = y2 - gy[sel]
     flow = flow.astype(np.float32)
-
-    # visibility: frame 2 shows the same layer at the (rounded) target, inside the frame
     tx, ty = gx + flow[..., 0], gy + flow[..., 1]
     rx, ry = np.rint(tx).astype(np.int64), np.rint(ty).astype(np.int64)
     inb = (rx >= 0) & (rx < width) & (ry >= 0) & (ry < height)
     target_id = np.full((height, width), -1, np.int32)
     target_id[inb] = ids[1][ry[inb], rx[inb]]
-    noc = inb & (target_id == ids[0])
-
-    img1, img2 = frames
-    if cfg.photometric:
-        img1, img2 = _photometric(rng, img1, img2, cfg.noise_max)
-    return FlowPair(_to_uint8(img1), _to_uint8(img2), flow, noc)
+    return flow, inb & (target_id == ids[0])
 
 
 class SyntheticFlowGenerator:
