@@ -128,6 +128,11 @@ def test_bag_with_ground_truth_crafted_prediction(tmp_path, storage):
         assert back.msgtype == bag_records.IMAGE_TYPE
     html = (out / 'report.html').read_text()
     assert html.count('data:image/png;base64,') >= 4 and 'EPE' in html
+    # The report shows metrics.json's runtime figures, with and without the warm-up pair.
+    saved = json.loads((out / 'metrics.json').read_text())['runtime']
+    assert 'excluding the first (warm-up) pair' in html
+    for value in (saved['median_ms'], saved['excluding_first_pair']['median_ms'], saved['first_pair_ms']):
+        assert f'{value:.4g}' in html
 
 
 def test_bag_without_ground_truth(tmp_path):

@@ -197,3 +197,21 @@ def test_fb_confidence_is_the_soft_consistency_test():
     assert conf[~inside].max() == 0.0 and np.isfinite(conf).all()
     with pytest.raises(ValueError):
         consistency.fb_confidence(fwd, fwd[:, :-1])
+
+
+def test_noc_pooled_over_fewer_pairs_than_all_is_labelled():
+    """A dataset where only some pairs have occlusion masks: 'noc' says over how many pairs it is."""
+    from lfn2_ros.evaluation.report import _split_table
+
+    pred, gt = _crafted()
+    image = np.zeros((2, 3, 3), np.uint8)
+    acc = accumulator.MetricAccumulator()
+    acc.add_pair(image, image, pred, gt=gt, noc=np.ones((2, 3), bool))
+    acc.add_pair(image, image, pred, gt=gt)
+    summary = acc.summary()
+    assert (summary['pairs_with_gt'], summary['pairs_with_noc']) == (2, 1)
+    assert '(1 of 2 pairs)' in _split_table({'splits': {'s': summary}})
+    both = accumulator.MetricAccumulator()
+    for _ in range(2):
+        both.add_pair(image, image, pred, gt=gt, noc=np.ones((2, 3), bool))
+    assert 'of 2 pairs' not in _split_table({'splits': {'s': both.summary()}})

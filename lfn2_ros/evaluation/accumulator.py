@@ -57,6 +57,7 @@ class MetricAccumulator:
 
     pairs: int = 0
     pairs_with_gt: int = 0
+    pairs_with_noc: int = 0
     gt_all: GtCounts = field(default_factory=GtCounts)
     gt_noc: GtCounts = field(default_factory=GtCounts)
     has_noc: bool = False
@@ -134,6 +135,7 @@ class MetricAccumulator:
             row[f'outlier_{t:g}px_pct'] = s_all[f'outlier_{t:g}px_pct']
         if pair.noc is not None:
             self.has_noc = True
+            self.pairs_with_noc += 1
             self.gt_noc.add(pair.noc)
             row['epe_noc'] = pair.noc.summary()['epe']
         return row, np.where(pair.valid, pair.epe, np.nan)
@@ -174,11 +176,14 @@ class MetricAccumulator:
         """Pooled metrics of the split (pixel-pooled over pairs), JSON-serialisable.
 
         Returns:
-            ``{'pairs', 'pairs_with_gt', 'gt': {'all': ..., 'noc': ...} or None, 'photometric': {...},
+            ``{'pairs', 'pairs_with_gt', 'pairs_with_noc', 'gt': {'all': ..., 'noc': ...} or None,
+            'photometric': {...},
             'fb_consistency': {...} or None, 'flow_magnitude': {...}, 'runtime': {...}}``.
 
         """
-        out: dict = {'pairs': self.pairs, 'pairs_with_gt': self.pairs_with_gt}
+        # 'noc' is pooled over the pairs that have an occlusion mask, which can be fewer than 'all'
+        out: dict = {'pairs': self.pairs, 'pairs_with_gt': self.pairs_with_gt,
+                     'pairs_with_noc': self.pairs_with_noc}
         if self.pairs_with_gt:
             noc = self.gt_noc.summary() if self.has_noc else None
             out['gt'] = {'all': self.gt_all.summary(), 'noc': noc}

@@ -51,7 +51,11 @@ def _split_table(metrics: Mapping) -> str:
         a = gt.get('all') or {}
         n = gt.get('noc') or {}
         fb = s.get('fb_consistency') or {}
-        values = (name, s['pairs'], a.get('epe'), n.get('epe'), a.get('fl_pct'), a.get('outlier_1px_pct'),
+        noc_epe = n.get('epe')
+        if noc_epe is not None and s.get('pairs_with_noc', s.get('pairs_with_gt')) != s.get('pairs_with_gt'):
+            # pooled over fewer pairs than 'EPE all': say so next to the number
+            noc_epe = f'{noc_epe:.4g} ({s["pairs_with_noc"]} of {s["pairs_with_gt"]} pairs)'
+        values = (name, s['pairs'], a.get('epe'), noc_epe, a.get('fl_pct'), a.get('outlier_1px_pct'),
                   a.get('outlier_3px_pct'), a.get('outlier_5px_pct'), s['photometric']['l1_mean'],
                   s['photometric']['l1_zero_flow_mean'], fb.get('consistent_pct'),
                   s['flow_magnitude']['mean_px'], s['flow_magnitude']['p95_px'])
@@ -60,12 +64,15 @@ def _split_table(metrics: Mapping) -> str:
 
 
 def _runtime_table(runtime: Mapping) -> str:
-    keys = (
-        'pairs', 'mean_ms', 'median_ms', 'p95_ms', 'throughput_pairs_per_s', 'wall_s',
-        'wall_throughput_pairs_per_s',
-    )
-    cells = ''.join(f'<tr><th>{k}</th><td>{_fmt(runtime.get(k))}</td></tr>' for k in keys)
-    return f'<table>{cells}</table>'
+    """All pairs, and without the first (warm-up) pair: the same two figures as metrics.json's ``runtime``."""
+    keys = ('pairs', 'mean_ms', 'median_ms', 'p95_ms', 'throughput_pairs_per_s')
+    warm = runtime.get('excluding_first_pair') or {}
+    head = '<tr><th></th><th>all pairs</th><th>excluding the first (warm-up) pair</th></tr>'
+    cells = ''.join(f'<tr><th>{k}</th><td>{_fmt(runtime.get(k))}</td><td>{_fmt(warm.get(k))}</td></tr>'
+                    for k in keys)
+    extra = ''.join(f'<tr><th>{k}</th><td colspan="2">{_fmt(runtime.get(k))}</td></tr>'
+                    for k in ('first_pair_ms', 'wall_s', 'wall_throughput_pairs_per_s'))
+    return f'<table>{head}{cells}{extra}</table>'
 
 
 def _finish(plt: object, fig: object, ax: object, xlabel: str, ylabel: str, title: str, *,
