@@ -166,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _summary_text(metrics: dict, out: str) -> str:
     lines = [f'{metrics["pairs"]} pairs, model {metrics["model"]} on {metrics["device"]}; outputs in {out}']
+    skipped = metrics['input'].get('skipped') or []
+    if skipped:
+        lines.append(f'{len(skipped)} pairs skipped (listed in metrics.json and the report), e.g. '
+                     f'{skipped[0]["split"]} {skipped[0]["pair"]}: {skipped[0]["reason"]}')
     for name, split in metrics['splits'].items():
         parts = [f'{name}:']
         gt = split.get('gt')

@@ -130,3 +130,18 @@ def test_errors(tmp_path):
     (root / 'data' / '00002_img2.ppm').write_bytes(b'garbage')
     with pytest.raises(datasets.DatasetError, match='cannot read image'):
         datasets.load_sample(datasets.list_samples(root)[1])
+
+
+def test_sintel_never_pairs_across_a_missing_frame_and_reports_it(tmp_path):
+    root = make_sintel(tmp_path / 'Sintel', scenes=('alley_1',), frames=5)
+    train = root / 'training'
+    (train / 'clean' / 'alley_1' / 'frame_0003.png').unlink()  # frames 1, 2, 4, 5 are left
+    (train / 'flow' / 'alley_1' / 'frame_0004.flo').unlink()
+    skipped = []
+    refs = datasets.list_samples(root, ['sintel_clean'], skipped=skipped)
+    pairs = [(r.img1.stem, r.img2.stem) for r in refs]
+    assert pairs == [('frame_0001', 'frame_0002')]  # never (2, 4); (4, 5) has no flow file
+    reasons = {s['pair']: s['reason'] for s in skipped}
+    assert set(reasons) == {'alley_1/frame_0002', 'alley_1/frame_0004'}
+    assert 'frame 3 is missing' in reasons['alley_1/frame_0002']
+    assert 'flow file missing' in reasons['alley_1/frame_0004']

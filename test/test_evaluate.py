@@ -194,6 +194,7 @@ def test_datasets_end_to_end(tmp_path):
     assert set(metrics['splits']) == {'sintel_clean', 'sintel_final'}
     assert metrics['splits']['sintel_clean']['pairs'] == 4 and metrics['pairs'] == 6
     assert metrics['splits']['sintel_clean']['gt']['noc'] is not None
+    assert metrics['input']['skipped'] == []
     assert len(bag_fixtures.read_flow_bag(tmp_path / 's' / 'bag')) == 6
 
     chairs = make_chairs(tmp_path / 'chairs')
@@ -202,6 +203,20 @@ def test_datasets_end_to_end(tmp_path):
     s = metrics['splits']['chairs_val']
     gt_u = 3.0  # sample 00003: flow (3, 0); prediction (2, 0), column 0 (6, 0)
     assert s['gt']['all']['epe'] == pytest.approx(((DS_W - 1) * 1.0 + (6 - gt_u)) / DS_W)
+
+
+def test_dataset_pair_that_cannot_be_formed_is_listed_not_scored(tmp_path, capsys):
+    sintel = make_sintel(tmp_path / 'sintel', scenes=('alley_1',), frames=4)
+    (sintel / 'training' / 'clean' / 'alley_1' / 'frame_0003.png').unlink()
+    code, cap = _run_cli(['--dataset', str(sintel), '--split', 'sintel_clean', '--random-weights',
+                          '--device', 'cpu', '--out', str(tmp_path / 'o'), '--num-threads', '1'], capsys)
+    assert code == 0, cap.err
+    saved = json.loads((tmp_path / 'o' / 'metrics.json').read_text())
+    assert saved['pairs'] == 1  # frames (1, 2) only: never (2, 4)
+    assert saved['input']['skipped'] == [{'split': 'sintel_clean', 'pair': 'alley_1/frame_0002',
+                                          'reason': 'frame 3 is missing: not paired across the gap'}]
+    assert 'Skipped (1)' in (tmp_path / 'o' / 'report.html').read_text()
+    assert '1 pairs skipped' in cap.out
 
 
 def test_synthetic_photo_pair_is_exact():

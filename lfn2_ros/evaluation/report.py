@@ -63,6 +63,15 @@ def _split_table(metrics: Mapping) -> str:
     return ('<table><tr>' + ''.join(f'<th>{h}</th>' for h in head) + '</tr>' + ''.join(rows) + '</table>')
 
 
+def _skipped_list(skipped: Sequence[Mapping]) -> str:
+    """The pairs the input could not form, with their reasons (empty when there are none)."""
+    if not skipped:
+        return ''
+    items = ''.join(f'<li><code>{html.escape(str(s.get("split")))} {html.escape(str(s.get("pair")))}</code>: '
+                    f'{html.escape(str(s.get("reason")))}</li>' for s in skipped)
+    return f'<h2>Skipped ({len(skipped)})</h2><ul>{items}</ul>'
+
+
 def _runtime_table(runtime: Mapping) -> str:
     """All pairs, and without the first (warm-up) pair: the same two figures as metrics.json's ``runtime``."""
     keys = ('pairs', 'mean_ms', 'median_ms', 'p95_ms', 'throughput_pairs_per_s')
@@ -151,6 +160,7 @@ def _document(metrics: Mapping, figures: Sequence[tuple[str, str]], strip_html: 
         f'<p>Input: {html.escape(inp.get("type", ""))} <code>{html.escape(str(inp.get("path")))}</code>'
         + (f', topic <code>{html.escape(str(inp.get("topic")))}</code>' if inp.get('topic') else '')
         + f'; {metrics["pairs"]} pairs; device {html.escape(metrics["device"])}.</p>',
+        _skipped_list(inp.get('skipped') or []),
         '<h2>Metrics per split</h2>', _split_table(metrics),
         '<h2>Runtime</h2>', _runtime_table(metrics['runtime']),
         '<h2>Per pair</h2>', *(_img_tag(uri, name) for name, uri in figures),

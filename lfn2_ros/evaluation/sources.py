@@ -81,8 +81,9 @@ def open_input(*, bag: str | Path | None, topic: str | None, gt_topic: str | Non
         return EvaluationInput(source.iter_pairs(ids), len(ids), info, 'bag', source)
     if start_s is not None or end_s is not None or gt_topic or topic:
         raise ValueError('--start/--end/--topic/--gt-topic apply to bags only, not to --dataset')
-    refs = datasets.list_samples(dataset, splits)[::stride][:max_pairs]
+    skipped: list[dict] = []
+    refs = datasets.list_samples(dataset, splits, skipped=skipped)[::stride][:max_pairs]
     layout = datasets.detect_layout(dataset)
     info = {'type': 'dataset', 'path': str(dataset), 'layout': layout,
-            'splits': sorted({r.split for r in refs})}
+            'splits': sorted({r.split for r in refs}), 'skipped': skipped}
     return EvaluationInput(_dataset_pairs(refs), len(refs), info, layout)

@@ -110,7 +110,15 @@ def detect_layout(root: str | os.PathLike) -> str:
     )
 
 
-def _list_sintel(root: Path) -> list[SampleRef]:
+_SINTEL_FRAME = re.compile(r'frame_(\d+)$')
+
+
+def _list_sintel(root: Path, skipped: list[dict]) -> list[SampleRef]:
+    """Sintel pairs (frame N, frame N + 1) by frame number, never across a missing frame.
+
+    A pair whose second frame or flow file is missing is not listed but recorded in ``skipped`` with the
+    reason; the last frame of a scene has neither by design and is not recorded.
+    """
     train = _training_dir(root)
     refs = []
     for pass_name in ('clean', 'final'):
@@ -118,23 +126,26 @@ def _list_sintel(root: Path) -> list[SampleRef]:
         if not pass_dir.is_dir():
             continue
         for scene in sorted(p for p in pass_dir.iterdir() if p.is_dir()):
-            frames = sorted(scene.glob('frame_*.png'))
-            for f1, f2 in zip(frames, frames[1:], strict=False):
+            frames = {int(m.group(1)): f for f in scene.glob('frame_*.png')
+                      if (m := _SINTEL_FRAME.match(f.stem))}
+            last = max(frames, default=0)
+            for number, f1 in sorted(frames.items()):
+                if number == last:
+                    continue
+                name = f'{scene.name}/{f1.stem}'
+                f2 = frames.get(number + 1)
                 flow = train / 'flow' / scene.name / (f1.stem + '.flo')
+                if f2 is None:
+                    skipped.append({'split': f'sintel_{pass_name}', 'pair': name,
+                                    'reason': f'frame {number + 1} is missing: not paired across the gap'})
+                    continue
                 if not flow.is_file():
-                    continue  # Sintel has one flow file per frame except the last of a scene
+                    skipped.append({'split': f'sintel_{pass_name}', 'pair': name,
+                                    'reason': f'flow file missing: {flow}'})
+                    continue
                 occ = train / 'occlusions' / scene.name / f1.name
-                refs.append(
-                    SampleRef(
-                        f'sintel_{pass_name}',
-                        f'{scene.name}/{f1.stem}',
-                        f1,
-                        f2,
-                        flow,
-                        occ if occ.is_file() else None,
-                        'occlusion_mask' if occ.is_file() else None,
-                    )
-                )
+                occ_path, occ_kind = (occ, 'occlusion_mask') if occ.is_file() else (None, None)
+                refs.append(SampleRef(f'sintel_{pass_name}', name, f1, f2, flow, occ_path, occ_kind))
     return refs
 
 
@@ -187,12 +198,15 @@ def _list_chairs(root: Path) -> list[SampleRef]:
     return refs
 
 
-def list_samples(root: str | os.PathLike, splits: Sequence[str] | None = None) -> list[SampleRef]:
+def list_samples(root: str | os.PathLike, splits: Sequence[str] | None = None,
+                 skipped: list[dict] | None = None) -> list[SampleRef]:
     """List the pairs of a dataset directory, sorted by split then name.
 
     Args:
         root: dataset directory (see the module docstring for the layouts).
         splits: keep only these splits (e.g. ``['sintel_final']``); None keeps all.
+        skipped: when given, the pairs that cannot be formed are appended to it as
+            ``{'split', 'pair', 'reason'}`` (a frame missing inside a sequence, a missing flow file).
 
     Returns:
         The sample references.
@@ -203,7 +217,11 @@ def list_samples(root: str | os.PathLike, splits: Sequence[str] | None = None) -
     """
     root = Path(root)
     layout = detect_layout(root)
-    refs = {'sintel': _list_sintel, 'kitti': _list_kitti, 'chairs': _list_chairs}[layout](root)
+    found_skipped: list[dict] = []
+    refs = _list_sintel(root, found_skipped) if layout == 'sintel' else \
+        {'kitti': _list_kitti, 'chairs': _list_chairs}[layout](root)
+    if skipped is not None:
+        skipped.extend(item for item in found_skipped if not splits or item['split'] in splits)
     found = sorted({r.split for r in refs})
     if splits:
         unknown = [s for s in splits if s not in found]
