@@ -152,7 +152,7 @@ def test_live_builder_is_waited_for_with_a_bound(monkeypatch, tmp_path, caplog):
 def test_stale_prebuilt_module_is_not_imported_in_a_source_tree(monkeypatch, tmp_path):
     library = tmp_path / '_C.so'
     library.write_bytes(b'\0ELF...LFN2_SOURCES_HASH:h' + b'0' * 64 + b'\0')
-    monkeypatch.setattr(_build, 'prebuilt_path', lambda: library)
+    monkeypatch.setattr(_build, 'prebuilt_candidates', lambda: [library])
     monkeypatch.delenv('LFN2_JIT', raising=False)
     assert _build._load_prebuilt() is None  # stale: a JIT build of the current sources is used instead
 

@@ -195,12 +195,16 @@ def prebuilt_candidates() -> list[Path]:
     return found
 
 
+def _matching_prebuilt(current: Optional[str]) -> tuple[Optional[Path], Optional[str]]:
+    """``(library, its embedded hash)``: the first candidate built from ``current``, else the first one."""
+    found = [(c, embedded_hash(c)) for c in prebuilt_candidates()]  # each library file read once
+    matching = [(c, h) for c, h in found if current is not None and h == current]
+    return (matching or found or [(None, None)])[0]
+
+
 def prebuilt_path() -> Optional[Path]:
     """The first :func:`prebuilt_candidates` entry built from the current sources, else the first entry."""
-    candidates = prebuilt_candidates()
-    current = sources_hash()
-    matching = [c for c in candidates if current is not None and embedded_hash(c) == current]
-    return (matching or candidates or [None])[0]
+    return _matching_prebuilt(sources_hash())[0]
 
 
 def embedded_hash(library: Path) -> Optional[str]:
@@ -362,11 +366,10 @@ def _import_module_file(library: Path) -> None:
 
 def _load_prebuilt() -> Optional[tuple[bool, str]]:
     """Import the compiled module that matches the sources; None when there is none or it is stale."""
-    library = prebuilt_path()
+    current = sources_hash()
+    library, built = _matching_prebuilt(current)
     if library is None:
         return None
-    current = sources_hash()
-    built = embedded_hash(library)
     if current is not None and built != current:
         if jit_allowed()[0]:
             log.warning('lfn2 extension: %s was built from other sources or flags than %s; using a JIT build '
