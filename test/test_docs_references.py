@@ -137,16 +137,22 @@ def test_links_inside_docs_resolve():
     assert not problems, '\n'.join(problems)
 
 
-@pytest.mark.parametrize('name', EXTERNAL_NAMES)
-def test_no_citation_of_notes_outside_the_repo(name):
+def _occurrences(pattern: re.Pattern, *, skip_markdown: bool = False) -> list[str]:
+    """``path:line: match`` of every match of ``pattern`` in the scanned files (this file excluded)."""
     this_file = Path(__file__).resolve()
-    offenders = []
+    found = []
     for path in scanned_files():
-        if path.resolve() == this_file:
+        if path.resolve() == this_file or (skip_markdown and path.suffix == '.md'):
             continue
         text = read(path)
-        offenders += [f'{path.relative_to(REPO)}:{line_of(text, m.start())}'
-                      for m in re.finditer(re.escape(name), text)]
+        found += [f'{path.relative_to(REPO)}:{line_of(text, m.start())}: {m.group(0)}'
+                  for m in pattern.finditer(text)]
+    return found
+
+
+@pytest.mark.parametrize('name', EXTERNAL_NAMES)
+def test_no_citation_of_notes_outside_the_repo(name):
+    offenders = _occurrences(re.compile(re.escape(name)))
     assert not offenders, f'{name} is not in the repository; cite docs/<file>.md#<section>: {offenders}'
 
 
@@ -156,12 +162,6 @@ SECTION_OF_AN_OUTSIDE_NOTE = re.compile(r'\bspec\s*§|§\s*\d|\bspec \d+(\.\d+)*
 
 def test_no_section_numbers_of_outside_notes():
     """'spec §8', 'spec 4.1' or 'issue 7' point at texts a reader of the repository cannot open."""
-    this_file = Path(__file__).resolve()
-    offenders = []
-    for path in scanned_files():
-        if path.resolve() == this_file or path.suffix == '.md':
-            continue  # the README and docs may name issues in prose; code comments cite docs/
-        text = read(path)
-        offenders += [f'{path.relative_to(REPO)}:{line_of(text, m.start())}: {m.group(0)}'
-                      for m in SECTION_OF_AN_OUTSIDE_NOTE.finditer(text)]
+    # The README and docs may name issues in prose; code comments cite docs/.
+    offenders = _occurrences(SECTION_OF_AN_OUTSIDE_NOTE, skip_markdown=True)
     assert not offenders, offenders
