@@ -137,11 +137,10 @@ def test_live_builder_is_waited_for_with_a_bound(monkeypatch, tmp_path, caplog):
     fd = os.open(directory / '.lfn2_build.lock', os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)  # another process's lock is per open file: this one counts as "another"
     try:
-        start = time.monotonic()
+        # The wait ends with the bound's own error (LFN2_BUILD_WAIT_S=1), not with a hang.
         with caplog.at_level('WARNING', logger='lfn2_ros.ops'):
             with pytest.raises(TimeoutError, match='LFN2_BUILD'):
                 _build.build(with_cuda=False)
-        assert time.monotonic() - start < 60  # bounded: the wait ended (a hang would hit pytest's timeout)
     finally:
         os.close(fd)
     assert calls == []
