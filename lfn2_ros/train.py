@@ -126,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
         action='store_true',
         help="mmflow's L2 inside Adam instead of decoupled (AdamW) decay; it kills weakly used levels",
     )
+    p.add_argument('--reinit-dead', action='store_true',
+                   help='re-initialise units of the init checkpoint holding a dead (all-zero) conv')
+    p.add_argument('--trainable', default='all',
+                   help="per stage: 'all' or the levels trained, e.g. level6 or level5+level6")
     p.add_argument('--zero-flow-heads', action='store_true', help='start fresh stages with zeroed flow heads')
     p.add_argument('--grad-clip', type=float, default=None, help='max global gradient norm')
     p.add_argument('--log-every', type=int, default=10)
@@ -156,6 +160,7 @@ def _config(args: argparse.Namespace):
 
     from lfn2_ros.training import trainer
     from lfn2_ros.training.motion import PairConfig, preset
+    from lfn2_ros.training.surgery import parse_trainable
 
     names = (
         trainer.FULL_SCHEDULE
@@ -177,6 +182,7 @@ def _config(args: argparse.Namespace):
         _per_stage(args.batch, n, int, 'batch'),
         _per_stage(args.time_limit_min, n, float, 'time-limit-min'),
         _per_stage(args.data, n, data_of, 'data'),
+        _per_stage(args.trainable, n, parse_trainable, 'trainable'),
         strict=True,
     )
     stages = [
@@ -188,8 +194,9 @@ def _config(args: argparse.Namespace):
             batch_size=b,
             time_limit_s=None if t is None else t * 60.0,
             data=d,
+            trainable=tr,
         )
-        for a, it, lr, c, b, t, d in columns
+        for a, it, lr, c, b, t, d, tr in columns
     ]
     return trainer.TrainConfig(
         out_dir=args.out,
@@ -215,6 +222,7 @@ def _config(args: argparse.Namespace):
         use_photos=not args.no_photos,
         progress=not args.no_progress,
         zero_flow_heads=args.zero_flow_heads,
+        reinit_dead=args.reinit_dead,
     )
 
 

@@ -46,6 +46,8 @@ class StageConfig:
         time_limit_s: optional wall-time budget, s: the stage ends (and writes final.pth) when it is
             spent, without changing the schedule.
         data: distribution of this stage's generated pairs (default: the run's ``TrainConfig.data``).
+        trainable: state-dict prefixes of the parameters this stage trains (None: all;
+            :func:`lfn2_ros.training.surgery.parse_trainable`).
 
     """
 
@@ -56,6 +58,7 @@ class StageConfig:
     batch_size: int = 4
     time_limit_s: Optional[float] = None
     data: Optional[PairConfig] = None
+    trainable: Optional[tuple[str, ...]] = None
 
 
 @dataclass
@@ -92,6 +95,8 @@ class TrainConfig:
         progress: show a tqdm progress bar (rank 0).
         zero_flow_heads: zero the flow heads of fresh stages (off by default: with coupled decay it
             starves the layers before the heads of gradient).
+        reinit_dead: re-initialise the units of a fresh stage that hold a dead conv after loading
+            its init (:func:`lfn2_ros.training.surgery.reinit_dead_units`).
 
     """
 
@@ -119,6 +124,7 @@ class TrainConfig:
     use_photos: bool = True
     progress: bool = True
     zero_flow_heads: bool = False
+    reinit_dead: bool = False
 
 
 def lr_at(base_lr: float, progress: float) -> float:

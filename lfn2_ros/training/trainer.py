@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 import warnings
 from dataclasses import asdict
@@ -35,6 +36,7 @@ from lfn2_ros.training.log import append_row, plot_log
 from lfn2_ros.training.metrics import evaluate_batches, level_grad_norms, mean_epe, predict_flow
 from lfn2_ros.training.pairs import PairStream, heldout_batches
 from lfn2_ros.training.state import load_training_state, save_training_state
+from lfn2_ros.training.surgery import freeze_except, reinit_dead_units
 
 __all__ = [
     'CONFIG_LR',
@@ -87,7 +89,9 @@ def zero_flow_heads(model: torch.nn.Module) -> int:
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, lr: float) -> torch.optim.Optimizer:
     """Adam (betas 0.9/0.999) with decoupled (AdamW) or mmflow's coupled weight decay."""
     cls = torch.optim.AdamW if cfg.decoupled_decay else torch.optim.Adam
-    return cls(model.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay)
+    # only the trainable parameters: weight decay must not shrink the frozen ones (surgery.freeze_except)
+    params = [p for p in model.parameters() if p.requires_grad]
+    return cls(params, lr=lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay)
 
 
 def amp_context(amp: str, device: torch.device) -> contextlib.AbstractContextManager:
@@ -174,6 +178,11 @@ def _new_stage_model(stage: StageConfig, cfg: TrainConfig, init_state: Optional[
         zero_flow_heads(model)
     if init_state is not None:
         load_matching(model, init_state)
+        if cfg.reinit_dead:
+            revived = reinit_dead_units(model)
+            if revived and os.environ.get('RANK', '0') == '0':
+                print(f'{stage.variant}: re-initialised {len(revived)} dead units: {", ".join(revived)}')
+    freeze_except(model, stage.trainable)
     return model
 
 
@@ -429,7 +438,8 @@ def run_training(cfg: TrainConfig) -> Optional[Path]:
                 return None
             state, meta, _ = read_checkpoint(final)
             global_step += int(meta.get('iteration', stage.iterations))
-            init_state = state
+            # laid over the earlier init: a stage decoding fewer levels keeps the init's other levels
+            init_state = {**init_state, **state} if init_state is not None else state
         return final
     finally:
         distributed.cleanup()
