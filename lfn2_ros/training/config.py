@@ -11,11 +11,13 @@ from typing import Optional
 
 from lfn2_ros.model import get_variant
 from lfn2_ros.training.motion import PairConfig
+from lfn2_ros.training.photometric_losses import LossWeights
 
 __all__ = [
     'CONFIG_LR',
     'FULL_SCHEDULE',
     'LR_MILESTONES',
+    'SelfSupervisedConfig',
     'StageConfig',
     'TrainConfig',
     'lr_at',
@@ -30,6 +32,38 @@ CONFIG_LR = {'pre_M6S6': 1e-4, 'pre_M6S6R6': 1e-4, 'pre_M5S5R5': 1e-4, 'pre_M4S4
 
 LR_MILESTONES = (1 / 2, 2 / 3, 5 / 6)
 """Fractions of a stage at which the learning rate halves (the configs' 120k, 160k, 200k of 240k)."""
+
+
+@dataclass
+class SelfSupervisedConfig:
+    """The bag and losses of ``train --self-supervised`` (docs/self_supervised.md).
+
+    Attributes:
+        bag: rosbag2 directory or file.
+        topic: image topic.
+        gt_topic: optional ground-truth flow topic, for the before/after EPE only (never trained on).
+        start_s: first frame time, seconds from the bag start (None: the bag start).
+        end_s: end time, exclusive (None: the bag end).
+        holdout_fraction: last share of the range's frames held out for validation and the comparison.
+        stride: take every ``stride``-th consecutive pair, as ``evaluate --stride``.
+        max_pairs: optional cap on the training pairs.
+        val_pairs: held-out pairs measured at each validation during training.
+        val_size: (height, width) the held-out frames are centre-cropped to (at most), px, multiple of 32.
+        losses: the loss weights.
+
+    """
+
+    bag: Path
+    topic: str
+    gt_topic: Optional[str] = None
+    start_s: Optional[float] = None
+    end_s: Optional[float] = None
+    holdout_fraction: float = 0.2
+    stride: int = 1
+    max_pairs: Optional[int] = None
+    val_pairs: int = 8
+    val_size: tuple[int, int] = (384, 512)
+    losses: LossWeights = field(default_factory=LossWeights)
 
 
 @dataclass
@@ -95,6 +129,8 @@ class TrainConfig:
         progress: show a tqdm progress bar (rank 0).
         zero_flow_heads: zero the flow heads of fresh stages (off by default: with coupled decay it
             starves the layers before the heads of gradient).
+        self_supervised: learn from a bag's unlabelled pairs instead of ground truth
+            (docs/self_supervised.md); None: supervised.
         reinit_dead: re-initialise the units of a fresh stage that hold a dead conv after loading
             its init (:func:`lfn2_ros.training.surgery.reinit_dead_units`).
 
@@ -125,6 +161,7 @@ class TrainConfig:
     progress: bool = True
     zero_flow_heads: bool = False
     reinit_dead: bool = False
+    self_supervised: Optional[SelfSupervisedConfig] = None
 
 
 def lr_at(base_lr: float, progress: float) -> float:

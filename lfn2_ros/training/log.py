@@ -20,6 +20,8 @@ CSV_FIELDS = (
     'loss',
     'train_epe',
     'val_epe',
+    'train_photo',
+    'val_photo',
     'health',
     'elapsed_s',
     'data_index',
@@ -59,12 +61,16 @@ def plot_log(csv_path: Path, png_path: Path) -> None:
     ax1.semilogy(step, [float(r['loss']) for r in rows])
     ax1.set_xlabel('step')
     ax1.set_ylabel('loss (stage weights)')
-    ax2.plot(step, [float(r['train_epe']) for r in rows], label='train EPE (batch)', alpha=0.6)
-    val = [(int(r['global_step']), float(r['val_epe'])) for r in rows if r.get('val_epe')]
+    # supervised runs log EPE, self-supervised ones the photometric loss (lfn2_ros.training.tasks)
+    supervised = any(r.get('train_epe') for r in rows)
+    kind, label = ('epe', 'EPE, px') if supervised else ('photo', 'photometric loss')
+    train = [(int(r['global_step']), float(r[f'train_{kind}'])) for r in rows if r.get(f'train_{kind}')]
+    ax2.plot([v[0] for v in train], [v[1] for v in train], label=f'train {label} (batch)', alpha=0.6)
+    val = [(int(r['global_step']), float(r[f'val_{kind}'])) for r in rows if r.get(f'val_{kind}')]
     if val:
-        ax2.plot([v[0] for v in val], [v[1] for v in val], 'o-', label='held-out EPE')
+        ax2.plot([v[0] for v in val], [v[1] for v in val], 'o-', label=f'held-out {label}')
     ax2.set_xlabel('step')
-    ax2.set_ylabel('EPE, px')
+    ax2.set_ylabel(label)
     ax2.legend()
     for level in range(6, 0, -1):
         key = f'grad_L{level}'

@@ -15,7 +15,6 @@ on rerun, an interrupted one resumes exactly), ``log.csv`` and ``training.png``.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
@@ -28,15 +27,14 @@ import torch
 
 from lfn2_ros.model import LiteFlowNet2, build_liteflownet2, get_variant, save_checkpoint
 from lfn2_ros.model.checkpoint import read_checkpoint
-from lfn2_ros.model.losses import build_loss
 from lfn2_ros.training import distributed
 from lfn2_ros.training.config import CONFIG_LR, FULL_SCHEDULE, StageConfig, TrainConfig, lr_at, stage_names
 from lfn2_ros.training.health import check_model
 from lfn2_ros.training.log import append_row, plot_log
 from lfn2_ros.training.metrics import evaluate_batches, level_grad_norms, mean_epe, predict_flow
-from lfn2_ros.training.pairs import PairStream, heldout_batches
 from lfn2_ros.training.state import load_training_state, save_training_state
 from lfn2_ros.training.surgery import freeze_except, reinit_dead_units
+from lfn2_ros.training.tasks import Objective, SupervisedTask, TrainingTask, amp_context, training_loss
 
 __all__ = [
     'CONFIG_LR',
@@ -94,48 +92,6 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, lr: float) -> torch
     return cls(params, lr=lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay)
 
 
-def amp_context(amp: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` for 'bf16'/'fp16' on ``device`` (a null context for 'off')."""
-    if amp == 'off':
-        return contextlib.nullcontext()
-    if amp not in ('bf16', 'fp16'):
-        raise ValueError(f"amp must be 'off', 'bf16' or 'fp16', got {amp!r}")
-    if amp == 'fp16' and device.type != 'cuda':
-        raise ValueError('amp fp16 needs CUDA; use bf16 on the CPU')
-    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == 'bf16' else torch.float16)
-
-
-def training_loss(
-    model: torch.nn.Module,
-    loss_fn: torch.nn.Module,
-    img1: torch.Tensor,
-    img2: torch.Tensor,
-    flow: torch.Tensor,
-    valid: Optional[torch.Tensor],
-    amp: str = 'off',
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Forward (under autocast when asked) and the float32 multi-level loss.
-
-    Args:
-        model: the network, possibly DDP-wrapped.
-        loss_fn: the stage's loss.
-        img1: (B, 3, H, W) float32 BGR in [0, 1].
-        img2: same shape.
-        flow: (B, 2, H, W) ground truth, px.
-        valid: optional (B, H, W) mask.
-        amp: 'off', 'bf16' or 'fp16'.
-
-    Returns:
-        ``(loss, outputs)``: scalar loss (mean over this process's batch of the per-pair sums) and the
-        network outputs.
-
-    """
-    with amp_context(amp, img1.device):
-        outputs = model(img1, img2)
-    outputs = {k: v.float() for k, v in outputs.items()}
-    return loss_fn(outputs, flow, valid), outputs
-
-
 def _probe_photo(device: torch.device) -> Optional[torch.Tensor]:
     """A real photo never used as a texture (scikit-image ``coffee``) at 384x512, for the health check."""
     import cv2
@@ -150,25 +106,30 @@ def _probe_photo(device: torch.device) -> Optional[torch.Tensor]:
 
 
 class _RunShared:
-    """What all stages of a run share: process context, photo bank, held-out set, probe photo, start time."""
+    """What all stages of a run share: process context, task, probe photo, start time."""
 
-    def __init__(self, cfg: TrainConfig) -> None:
-        from lfn2_ros.training.textures import load_photo_bank
-
+    def __init__(self, cfg: TrainConfig, init_state: Optional[dict[str, torch.Tensor]] = None) -> None:
         self.ctx = distributed.setup(cfg.device)
-        self.bank = load_photo_bank(cfg.photos) if cfg.use_photos else None
         self.t_start = time.monotonic()
         self.steps = 0
-        self.val = (
-            heldout_batches(cfg.val_count, *cfg.val_size, config=cfg.data, bank=self.bank)
-            if cfg.val_count and self.ctx.main
-            else []
-        )
+        self.task = _make_task(cfg, self.ctx, init_state)
         self.probe = _probe_photo(self.ctx.device) if self.ctx.main else None
 
     def session_over(self, cfg: TrainConfig) -> bool:
         over = cfg.session_limit_s is not None and time.monotonic() - self.t_start >= cfg.session_limit_s
         return over or (cfg.max_steps is not None and self.steps >= cfg.max_steps)
+
+
+def _make_task(cfg: TrainConfig, ctx: distributed.DistContext,
+               init_state: Optional[dict[str, torch.Tensor]]) -> TrainingTask:
+    if cfg.self_supervised is not None:
+        from lfn2_ros.training.self_supervised import SelfSupervisedTask
+
+        return SelfSupervisedTask(cfg, cfg.self_supervised, ctx, init_state)
+    from lfn2_ros.training.textures import load_photo_bank
+
+    bank = load_photo_bank(cfg.photos) if cfg.use_photos else None
+    return SupervisedTask(cfg, ctx.device, ctx.rank, ctx.world, ctx.main, bank)
 
 
 def _new_stage_model(stage: StageConfig, cfg: TrainConfig, init_state: Optional[dict[str, torch.Tensor]]):
@@ -228,15 +189,15 @@ def train_stage(
     if ctx.distributed:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[ctx.local_rank] if ctx.device.type == 'cuda' else None)
-    loss_fn = build_loss(variant)
-    data = stage.data or cfg.data
-    source = _make_source(stage, cfg, shared, position)
+    objective = shared.task.objective(stage)
+    source = shared.task.stream(stage, position)
     stage_meta = {
-        'stage': asdict(stage) | {'crop': list(stage.crop), 'data': asdict(data)},
+        'stage': asdict(stage) | {'crop': list(stage.crop), 'data': asdict(stage.data or cfg.data)},
         'seed': cfg.seed,
         'world': ctx.world,
         'amp': cfg.amp,
         'decoupled_decay': cfg.decoupled_decay,
+        'task': shared.task.meta,
     }
 
     def save(it: int, path: Path) -> None:
@@ -246,7 +207,7 @@ def train_stage(
 
     t0 = time.monotonic()
     it, finished = start_it, True
-    sums = {'loss': 0.0, 'epe': 0.0, 'n': 0, 't': time.monotonic()}
+    sums = {'loss': 0.0, 'metric': 0.0, 'n': 0, 't': time.monotonic()}
     bar = _progress(cfg, ctx, stage, name, start_it)
     while it < stage.iterations:
         stage_over = stage.time_limit_s is not None and elapsed0 + time.monotonic() - t0 >= stage.time_limit_s
@@ -254,20 +215,19 @@ def train_stage(
             finished = stage_over
             break
         lr = lr_at(stage.lr, it / max(stage.iterations, 1))
-        loss, epe = _train_step(
-            net, model, loss_fn, optimizer, scaler, _next_batch(source, cfg, stage.batch_size), cfg, lr
-        )
+        loss, metric = _train_step(net, model, objective, optimizer, scaler,
+                                   source.next_batch(stage.batch_size), cfg, lr)
         if not math.isfinite(loss):
             raise FloatingPointError(f'{variant.alias}: non-finite loss at iteration {it}')
         it += 1
         shared.steps += 1
-        sums['epe'] += epe
+        sums['metric'] += metric
         sums['loss'] += loss
         sums['n'] += 1
         if bar is not None:
             bar.update(1)
         last = it >= stage.iterations
-        do_val = bool(shared.val) and (last or (cfg.val_every and it % cfg.val_every == 0))
+        do_val = shared.task.has_validation and (last or (cfg.val_every and it % cfg.val_every == 0))
         if ctx.main and (it % cfg.log_every == 0 or do_val or last):
             _log(cfg, shared, model, name, it, global_step, lr, sums, do_val, source.position,
                  elapsed0 + time.monotonic() - t0)
@@ -302,47 +262,25 @@ def _open_stage(stage: StageConfig, cfg: TrainConfig, init_state: Optional[dict[
     return model, optimizer, scaler, resumed
 
 
-def _make_source(stage: StageConfig, cfg: TrainConfig, shared: _RunShared, position: int) -> Any:
-    """The data stream of this process for the stage: generated pairs, or dataset crops (``cfg.dataset``)."""
-    ctx = shared.ctx
-    common = {'device': ctx.device, 'rank': ctx.rank, 'world': ctx.world, 'position': position}
-    if cfg.dataset is not None:
-        from lfn2_ros.training.dataset_batches import DatasetStream
-
-        return DatasetStream(Path(cfg.dataset), cfg.splits, stage.crop, cfg.seed, **common)
-    return PairStream(*stage.crop, seed=cfg.seed, config=stage.data or cfg.data, bank=shared.bank, **common)
-
-
-def _next_batch(source: Any, cfg: TrainConfig, size: int) -> tuple:
-    """(img1, img2, flow, valid or None) of the next batch on the stream's device."""
-    if cfg.dataset is not None:
-        return source.next_batch(size)
-    b = source.next_batch(size)
-    return b.img1, b.img2, b.flow, None
-
-
 def _train_step(
     net: torch.nn.Module,
     model: LiteFlowNet2,
-    loss_fn: torch.nn.Module,
+    objective: Objective,
     optimizer: torch.optim.Optimizer,
     scaler: Optional[torch.amp.GradScaler],
-    batch: tuple,
+    batch: Any,
     cfg: TrainConfig,
     lr: float,
 ) -> tuple[float, float]:
-    """One optimizer step at learning rate ``lr``; returns (loss, batch EPE in px)."""
-    img1, img2, flow, valid = batch
+    """One optimizer step at learning rate ``lr``; returns (loss, the task's batch metric)."""
     for group in optimizer.param_groups:
         group['lr'] = lr
-    loss, outputs = training_loss(net, loss_fn, img1, img2, flow, valid, cfg.amp)
+    loss, metric = objective(net, model, batch)
     if not torch.isfinite(loss):
         return float('nan'), float('nan')
     optimizer.zero_grad(set_to_none=True)
     _backward_step(loss, model, optimizer, scaler, cfg.grad_clip)
-    with torch.no_grad():
-        epe = mean_epe(predict_flow(model, img1, img2, outputs), flow, valid)
-    return float(loss.detach()), epe
+    return float(loss.detach()), metric
 
 
 def _backward_step(
@@ -396,21 +334,21 @@ def _log(
         'global_step': global_step + it,
         'lr': lr,
         'loss': sums['loss'] / max(sums['n'], 1),
-        'train_epe': sums['epe'] / max(sums['n'], 1),
+        shared.task.train_metric: sums['metric'] / max(sums['n'], 1),
         'elapsed_s': round(elapsed, 1),
         'data_index': position,
         'steps_per_s': round(sums['n'] / max(now - sums['t'], 1e-9), 4),
     }
     row.update({k: f'{v:.4g}' for k, v in level_grad_norms(model).items()})
     if do_val:
-        row['val_epe'] = f'{evaluate_batches(model, shared.val, shared.ctx.device):.4f}'
+        row[shared.task.val_metric] = f'{shared.task.validate(model):.4f}'
         report = check_model(model, shared.probe)
         row['health'] = (
             'ok' if report.healthy else f'dead={len(report.dead)} collapsed={len(report.collapsed)}'
         )
         if not report.healthy:
             warnings.warn(f'{name} it {it}: {report.summary()}', RuntimeWarning, stacklevel=2)
-    sums.update(loss=0.0, epe=0.0, n=0, t=now)
+    sums.update(loss=0.0, metric=0.0, n=0, t=now)
     csv_path = Path(cfg.out_dir) / 'log.csv'
     append_row(csv_path, row)
     if do_val:
@@ -428,9 +366,9 @@ def run_training(cfg: TrainConfig) -> Optional[Path]:
     Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
     if not cfg.stages:
         raise ValueError('no stages to train')
-    shared = _RunShared(cfg)
+    init_state = read_checkpoint(Path(cfg.init))[0] if cfg.init else None
+    shared = _RunShared(cfg, init_state)
     try:
-        init_state = read_checkpoint(Path(cfg.init))[0] if cfg.init else None
         global_step, final = 0, None
         for stage, name in zip(cfg.stages, stage_names(cfg.stages), strict=True):
             final, finished = train_stage(stage, cfg, init_state, global_step, name=name, shared=shared)
