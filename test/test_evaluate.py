@@ -219,6 +219,16 @@ def test_dataset_pair_that_cannot_be_formed_is_listed_not_scored(tmp_path, capsy
     assert '1 pairs skipped' in cap.out
 
 
+def test_dataset_strict_stops_at_the_pair_that_cannot_be_formed(tmp_path, capsys):
+    sintel = make_sintel(tmp_path / 'sintel', scenes=('alley_1',), frames=4)
+    (sintel / 'training' / 'clean' / 'alley_1' / 'frame_0003.png').unlink()
+    code, cap = _run_cli(['--dataset', str(sintel), '--split', 'sintel_clean', '--random-weights',
+                          '--out', str(tmp_path / 'o'), '--strict'], capsys)
+    assert code == 1
+    assert cap.err.strip() == (f'evaluate: error: {sintel}: sintel_clean alley_1/frame_0002: '
+                               'frame 3 is missing: not paired across the gap')
+
+
 def test_synthetic_photo_pair_is_exact():
     photo = load_photo('astronaut')
     flow = smooth_flow(32, 48, max_px=3.0, seed=1)
