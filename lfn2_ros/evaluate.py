@@ -9,7 +9,12 @@ Examples::
     python -m lfn2_ros.evaluate --dataset KITTI2015/ --weights lfn2.pth --save-flow --out kitti/
 
 Bags are read offline with ``rosbags`` (no ROS runtime): every consecutive pair of the image topic
-is processed in order, deterministically, unlike a live ``ros2 bag play`` that drops frames.
+is processed in order, deterministically, unlike a live ``ros2 bag play`` that drops frames. Pairs are
+formed as the flow node forms them (docs/node.md#pairing-rules). A pair that cannot be formed or read
+(a corrupt frame, a stamp going backwards, a change of size or encoding, unusable ground truth, a frame
+missing from a dataset) is skipped and listed with its reason in metrics.json, the report and the
+summary; ``--strict`` stops at the first one instead. Errors are one line on stderr (exit status 1);
+``--debug`` adds the traceback.
 
 Outputs in ``--out``: ``metrics.json`` (pooled per split), ``per_pair.csv``, ``report.html``,
 optional flow files in ``flow/`` and a rosbag2 ``bag/`` with the input images, ``/optical_flow``
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 
 from lfn2_ros.evaluation.run import Estimator, evaluate
@@ -104,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help='no progress bar (it is off anyway when stderr is not a terminal)')
     p.add_argument('--num-threads', type=int, default=None, metavar='N',
                    help="torch CPU threads (default: torch's; 1 on small shared CPUs)")
+    p.add_argument('--strict', action='store_true',
+                   help='stop at the first pair that cannot be formed or read (corrupt frame, stamp going '
+                   'backwards, size or encoding change, bad ground truth); default: skip and list it')
+    p.add_argument('--debug', action='store_true', help='print the traceback of an error, not only its line')
     return p
 
 
@@ -114,8 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: arguments without the program name; default ``sys.argv[1:]``.
 
     Returns:
-        0 on success, 1 on an error a user can act on (message on stderr, no traceback); argparse
-        exits with 2 on malformed arguments.
+        0 on success, 1 on an error a user can act on (one line on stderr; the traceback too with
+        ``--debug``); argparse exits with 2 on malformed arguments.
 
     """
     args = build_parser().parse_args(argv)
@@ -148,14 +158,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_pairs=args.max_pairs, start_s=args.start, end_s=args.end,
             save_flow=args.save_flow, write_bag=args.write_bag, bag_storage=args.bag_storage,
             fb_check=args.fb_check, viz_max_magnitude=args.viz_max_magnitude, overwrite=args.overwrite,
-            progress=not args.no_progress,
+            progress=not args.no_progress, strict=args.strict,
             options={
                 'weights': args.weights, 'random_weights': args.random_weights,
                 'precision': args.precision, 'network_size': args.network_size,
             },
         )
     except (ValueError, FileNotFoundError, TypeError, OSError) as exc:
-        print(f'evaluate: error: {exc}', file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        print(f'evaluate: error: {" ".join(str(exc).split())}', file=sys.stderr)  # one line, always
         return 1
     except KeyboardInterrupt:
         print('evaluate: interrupted', file=sys.stderr)

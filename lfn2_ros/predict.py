@@ -16,6 +16,7 @@ import argparse
 import logging
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         help='fixed network input size in px (default: next multiple of 2^e of the image size, as mmflow)',
     )
     parser.add_argument('--num-threads', type=int, default=None, help='torch CPU threads (default: torch\'s)')
+    parser.add_argument('--debug', action='store_true',
+                        help='print the traceback of an error, not only its line')
     return parser
 
 
@@ -96,8 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: arguments without the program name; default ``sys.argv[1:]``.
 
     Returns:
-        Exit status: 0 on success, 1 on a user or runtime error (message on stderr, no traceback);
-        argparse exits with 2 on malformed arguments.
+        Exit status: 0 on success, 1 on a user or runtime error (one line on stderr; the traceback too
+        with ``--debug``); argparse exits with 2 on malformed arguments.
 
     """
     args = build_parser().parse_args(argv)
@@ -135,7 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.viz is not None and not cv2.imwrite(args.viz, flow_to_color(flow, args.viz_max_magnitude)):
             raise ValueError(f'--viz: could not write {args.viz}')
     except (FileNotFoundError, ValueError, TypeError, RuntimeError) as exc:
-        print(f'{prog}: error: {exc}', file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        print(f'{prog}: error: {" ".join(str(exc).split())}', file=sys.stderr)  # one line, always
         return 1
     magnitude = np.hypot(flow[..., 0], flow[..., 1])
     print(

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,13 +36,16 @@ def write_image_bag(
     frame_id: str = 'camera',
     gt_topic: str | None = None,
     gt_flows: Sequence[np.ndarray | None] | None = None,
+    msg_edits: Mapping[int, Callable[[object], object]] | None = None,
+    raw_edits: Mapping[int, Callable[[bytes], bytes]] | None = None,
+    bag_times_ns: Sequence[int] | None = None,
 ) -> None:
     """Write camera frames (and ground-truth flow) to a new bag.
 
     Args:
         path: new bag directory.
         images: (H, W, 3) uint8 BGR frames.
-        stamps_ns: header stamp of each frame, ns; also its bag time.
+        stamps_ns: header stamp of each frame, ns; also its bag time unless ``bag_times_ns`` is given.
         topic: image topic.
         storage: ``'mcap'`` or ``'sqlite3'``.
         encodings: one encoding for all frames or one per frame: a raw encoding of
@@ -53,18 +56,25 @@ def write_image_bag(
         gt_topic: optional topic for 32FC2 ground truth.
         gt_flows: with ``gt_topic``: per frame, the flow from the previous frame to it (stamped
             with this frame), or None; entry 0 is ignored.
+        msg_edits: frame index -> function returning the message to write instead (e.g. one whose
+            data has a wrong length), applied before serialisation.
+        raw_edits: frame index -> function of the serialised message returning the bytes to write
+            (e.g. truncated CDR).
+        bag_times_ns: bag (receive) time of each frame, ns, when it differs from the stamp (a looped
+            bag: stamps go back, bag time goes on); the ground truth of a frame gets the same.
 
     """
     store = get_typestore_with_lfn2()
     encs = [encodings] * len(images) if isinstance(encodings, str) else list(encodings)
     compressed = {e in ('jpeg', 'png') for e in encs}
-    if len(compressed) != 1 or len(encs) != len(images) or len(stamps_ns) != len(images):
+    times = list(stamps_ns if bag_times_ns is None else bag_times_ns)
+    if len(compressed) != 1 or len({len(images), len(encs), len(stamps_ns), len(times)}) != 1:
         raise ValueError('one stamp and one encoding per image, and no mix of compressed and raw encodings')
     msgtype = COMPRESSED_IMAGE_TYPE if compressed.pop() else IMAGE_TYPE
     with Writer(Path(path), version=8, storage_plugin=bag_writer._plugin(storage)) as writer:
         conn = writer.add_connection(topic, msgtype, typestore=store)
         gt_conn = writer.add_connection(gt_topic, IMAGE_TYPE, typestore=store) if gt_topic else None
-        for i, (image, stamp, enc) in enumerate(zip(images, stamps_ns, encs, strict=True)):
+        for i, (image, stamp, enc, t) in enumerate(zip(images, stamps_ns, encs, times, strict=True)):
             header = bag_writer.header_msg(store, stamp, frame_id)
             if msgtype == COMPRESSED_IMAGE_TYPE:
                 ok, data = cv2.imencode('.jpg' if enc == 'jpeg' else '.png', image)
@@ -73,10 +83,12 @@ def write_image_bag(
                 msg = store.types[COMPRESSED_IMAGE_TYPE](header=header, format=enc, data=data.reshape(-1))
             else:
                 msg = bag_writer._image_from_raw(store, header, image_codec.encode_bgr(image, enc))
-            writer.write(conn, stamp, bytes(store.serialize_cdr(msg, msgtype)))
+            msg = (msg_edits or {}).get(i, lambda m: m)(msg)
+            raw = bytes(store.serialize_cdr(msg, msgtype))
+            writer.write(conn, t, (raw_edits or {}).get(i, lambda r: r)(raw))
             if gt_conn is not None and gt_flows is not None and i > 0 and gt_flows[i] is not None:
                 flow = bag_writer._image_from_raw(store, header, image_codec.encode_flow(gt_flows[i]))
-                writer.write(gt_conn, stamp, bytes(store.serialize_cdr(flow, IMAGE_TYPE)))
+                writer.write(gt_conn, t, bytes(store.serialize_cdr(flow, IMAGE_TYPE)))
 
 
 @dataclass

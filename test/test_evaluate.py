@@ -85,8 +85,8 @@ def _make_bag(path, n=5, storage='mcap', gt=True, encodings='bgr8'):
 
 @pytest.mark.parametrize('storage', ['mcap', 'sqlite3'])
 def test_bag_with_ground_truth_crafted_prediction(tmp_path, storage):
-    mixed = ['bgr8', 'rgb8', 'bgr8', 'rgba8', 'bgr8']
-    frames, stamps = _make_bag(tmp_path / 'in', storage=storage, encodings=mixed)
+    # rgb8, decoded to BGR (a change of encoding would break the pair, as in the node: test_bag_skips.py)
+    frames, stamps = _make_bag(tmp_path / 'in', storage=storage, encodings='rgb8')
     est = CraftedEstimator()
     out = tmp_path / 'out'
     metrics = run_evaluation(est, out, bag=tmp_path / 'in', topic='/camera/image_raw', gt_topic='/gt',
@@ -217,6 +217,16 @@ def test_dataset_pair_that_cannot_be_formed_is_listed_not_scored(tmp_path, capsy
                                           'reason': 'frame 3 is missing: not paired across the gap'}]
     assert 'Skipped (1)' in (tmp_path / 'o' / 'report.html').read_text()
     assert '1 pairs skipped' in cap.out
+
+
+def test_dataset_strict_stops_at_the_pair_that_cannot_be_formed(tmp_path, capsys):
+    sintel = make_sintel(tmp_path / 'sintel', scenes=('alley_1',), frames=4)
+    (sintel / 'training' / 'clean' / 'alley_1' / 'frame_0003.png').unlink()
+    code, cap = _run_cli(['--dataset', str(sintel), '--split', 'sintel_clean', '--random-weights',
+                          '--out', str(tmp_path / 'o'), '--strict'], capsys)
+    assert code == 1
+    assert cap.err.strip() == (f'evaluate: error: {sintel}: sintel_clean alley_1/frame_0002: '
+                               'frame 3 is missing: not paired across the gap')
 
 
 def test_synthetic_photo_pair_is_exact():

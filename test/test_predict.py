@@ -94,6 +94,17 @@ def test_user_errors(files, tmp_path, capsys, change, message):
     assert 'Traceback' not in err
 
 
+def test_debug_prints_the_traceback_before_the_line(tmp_path, capsys):
+    argv = ['--img1', str(tmp_path / 'missing.png'), '--img2', str(tmp_path / 'missing.png'),
+            '--out', str(tmp_path / 'f.flo')]
+    assert main(argv) == 1
+    assert 'Traceback' not in capsys.readouterr().err
+    assert main([*argv, '--debug']) == 1
+    err = capsys.readouterr().err
+    assert 'Traceback (most recent call last)' in err
+    assert err.strip().splitlines()[-1].startswith('predict: error: --img1: image file not found')
+
+
 def test_fp16_on_cpu_is_a_user_error(files, tmp_path, capsys):
     assert main(_args(files, tmp_path / 'f.flo', '--dtype', 'float16')) == 1
     assert 'CUDA' in capsys.readouterr().err

@@ -158,6 +158,7 @@ def evaluate(
     viz_max_magnitude: float | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    strict: bool = False,
     options: dict | None = None,
 ) -> dict:
     """Run the evaluation and write every output.
@@ -186,27 +187,38 @@ def evaluate(
         viz_max_magnitude: flow magnitude (px) at full colour in visualisations; None = per pair.
         overwrite: replace the outputs of a previous run in ``out_dir``.
         progress: show a tqdm progress bar on stderr.
+        strict: stop at the first pair that cannot be formed (a corrupt frame, a stamp going backwards,
+            a change of size or encoding, unusable ground truth, a frame missing from a dataset); by
+            default such pairs are listed under ``input.skipped`` and the others evaluated.
         options: extra entries recorded under ``options`` in metrics.json.
 
     Returns:
         The content of metrics.json.
 
     Raises:
-        ValueError: bad arguments; ``BagError`` / ``DatasetError`` (ValueErrors) for unusable inputs.
+        ValueError: bad arguments, or no pair could be evaluated; ``BagError`` / ``DatasetError``
+            (ValueErrors) for unusable inputs.
 
     """
     _check_arguments(bag, dataset, stride, max_pairs, save_flow)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     source = open_input(bag=bag, topic=topic, gt_topic=gt_topic, dataset=dataset, splits=splits,
-                        stride=stride, max_pairs=max_pairs, start_s=start_s, end_s=end_s)
+                        stride=stride, max_pairs=max_pairs, start_s=start_s, end_s=end_s, strict=strict)
     write_bag = bag is not None if write_bag is None else write_bag
     fmt = ('png' if source.layout == 'kitti' else 'flo') if save_flow == 'auto' else save_flow
     loop, wall_s = _run_pairs(source, out, estimator, make_estimator, fmt=fmt, write_bag=write_bag,
                               bag_storage=bag_storage, overwrite=overwrite, fb_check=fb_check,
                               viz_max_magnitude=viz_max_magnitude, progress=progress)
+    skipped = source.info.get('skipped') or []
+    # A bag's skips come from its index (stamps) and from the reading (decoding): list them in pair order.
+    skipped.sort(key=lambda s: (s['split'], s['pair']))
+    if not loop.rows:  # metrics and a report over nothing would hide the failure
+        first = f'; the first: {skipped[0]["split"]} {skipped[0]["pair"]}: {skipped[0]["reason"]}' \
+            if skipped else ''
+        raise ValueError(f'no pair could be evaluated ({len(skipped)} skipped){first}')
     run_options = {'stride': stride, 'max_pairs': max_pairs, 'save_flow': fmt, 'fb_check': fb_check,
-                   'write_bag': bool(write_bag), **(options or {})}
+                   'write_bag': bool(write_bag), 'strict': strict, **(options or {})}
     metrics = _metrics_document(loop, wall_s, source, run_options, write_bag=write_bag, fmt=fmt)
     (out / 'metrics.json').write_text(json.dumps(metrics, indent=2, allow_nan=False) + '\n')
     from lfn2_ros.evaluation.report import write_report  # matplotlib loads only for the report

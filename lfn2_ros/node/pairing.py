@@ -14,6 +14,8 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from lfn2_ros.io.pairs import image_break_reason, stamp_break_reason
+
 __all__ = ['Frame', 'FrameBoard', 'FramePairer', 'LatestSlot', 'PairDecision']
 
 T = TypeVar('T')
@@ -103,17 +105,10 @@ class FramePairer:
         prev, self._previous = self._previous, frame
         if prev is None:
             return PairDecision(None, 'first frame')
-        if frame.stamp_ns <= prev.stamp_ns:
-            back_s = (prev.stamp_ns - frame.stamp_ns) / 1e9
-            return PairDecision(None, f'stamp did not advance (went back by {back_s:.3f} s)')
-        gap_s = (frame.stamp_ns - prev.stamp_ns) / 1e9
-        if gap_s > self._max_pair_gap_s:
-            return PairDecision(None, f'gap {gap_s:.3f} s exceeds max_pair_gap {self._max_pair_gap_s:.3f} s')
-        if frame.image.shape != prev.image.shape:
-            return PairDecision(None, f'size changed from {prev.image.shape[:2]} to {frame.image.shape[:2]}')
-        if frame.encoding != prev.encoding:
-            return PairDecision(None, f'encoding changed from {prev.encoding} to {frame.encoding}')
-        return PairDecision(prev)
+        # The rules are shared with the offline bag reader (evaluate), so both pair the same frames.
+        reason = (stamp_break_reason(prev.stamp_ns, frame.stamp_ns, self._max_pair_gap_s)
+                  or image_break_reason(prev.image.shape, frame.image.shape, prev.encoding, frame.encoding))
+        return PairDecision(None, reason) if reason else PairDecision(prev)
 
     def reset(self) -> None:
         """Drop the stored frame."""
