@@ -101,8 +101,8 @@ def _add_self_supervised_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument('--holdout-fraction', type=float, default=0.2,
                    help='last share of the frames kept for validation and the before/after comparison')
     g.add_argument('--photometric', default='census', choices=('census', 'ssim'))
-    g.add_argument('--smooth-weight', type=float, default=2.0, help='edge-aware smoothness weight')
-    g.add_argument('--distill-weight', type=float, default=0.1,
+    g.add_argument('--smooth-weight', type=float, default=0.5, help='edge-aware smoothness weight')
+    g.add_argument('--distill-weight', type=float, default=0.05,
                    help='weight of the distillation towards the initial model where the photometric '
                    'signal is weak (0: off)')
     g.add_argument('--no-compare', action='store_true', help='skip the before/after evaluation')

@@ -147,7 +147,7 @@ def _ss_cfg(out, bag, iterations, **kwargs):
 
 @pytest.mark.slow
 def test_resume_equals_running_straight_through(tmp_path):
-    bag = _bag(tmp_path / 'bag', n=6)
+    bag = _bag(tmp_path / 'bag', n=8)
     straight = run_training(_ss_cfg(tmp_path / 'a', bag, 3))
     assert run_training(_ss_cfg(tmp_path / 'b', bag, 3, max_steps=2)) is None
     resumed = run_training(_ss_cfg(tmp_path / 'b', bag, 3))
@@ -182,3 +182,57 @@ def test_fine_tuning_lowers_the_loss_and_the_epe_on_a_known_motion(tmp_path, cap
     assert (out / 'compare' / 'after' / 'report.html').exists()
     # the exported weights load like any checkpoint
     assert read_checkpoint(tmp_path / 'tuned.pth')[1]['trained_by'] == 'lfn2_ros.train'
+
+
+def _ddp_worker(rank: int, world: int, port: int, bag: str, out: str) -> None:
+    import os
+
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    from lfn2_ros.training import distributed
+
+    ctx = distributed.setup('cpu')
+    try:
+        task, stage, model = _ddp_parts(bag, ctx)
+        ddp = torch.nn.parallel.DistributedDataParallel(model)
+        loss, _ = task.objective(stage)(ddp, model, task.stream(stage, 0).next_batch(2))
+        loss.backward()
+        if rank == 0:
+            torch.save({k: p.grad for k, p in model.named_parameters()}, out)
+    finally:
+        distributed.cleanup()
+
+
+def _ddp_parts(bag, ctx):
+    from lfn2_ros.model import build_liteflownet2
+    from lfn2_ros.training.self_supervised import SelfSupervisedTask
+
+    cfg = _ss_cfg('unused', bag, 1)
+    task = SelfSupervisedTask(cfg, cfg.self_supervised, ctx, None)
+    torch.manual_seed(5)
+    return task, cfg.stages[0], build_liteflownet2('pre_M5S5R5').train()
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_process_over_the_combined_batch(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    from lfn2_ros.training.distributed import DistContext
+
+    bag = str(_bag(tmp_path / 'bag', n=8))
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    out = tmp_path / 'grads.pt'
+    mp.spawn(_ddp_worker, args=(2, port, bag, str(out)), nprocs=2, join=True)
+    ddp_grads = torch.load(out, weights_only=True)
+    task, stage, model = _ddp_parts(bag, DistContext())
+    batches = [BagPairStream(task.train.pairs, stage.crop, 0, rank=r, world=2).next_batch(2) for r in (0, 1)]
+    combined = tuple(torch.cat([b[i] for b in batches]) for i in (0, 1))
+    loss, _ = task.objective(stage)(model, model, combined)
+    loss.backward()
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(ddp_grads[name], p.grad, rtol=1e-4, atol=1e-6, msg=name)

@@ -47,9 +47,9 @@ class LossWeights:
     """
 
     photometric: str = 'census'
-    smooth: float = 2.0
+    smooth: float = 0.5
     edge_constant: float = 150.0
-    distill: float = 0.1
+    distill: float = 0.05
 
     def __post_init__(self) -> None:
         if self.photometric not in ('census', 'ssim'):
@@ -148,7 +148,13 @@ def edge_weights(image: torch.Tensor, edge_constant: float) -> tuple[torch.Tenso
 
 
 def _masked_mean(value: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return (value * mask).sum() / mask.sum().clamp(min=1.0)
+    """Mean over each pair's unmasked pixels, then over the pairs: every pair weighs the same.
+
+    A per-pair mean keeps the loss of a batch the mean of its pairs' losses, so DDP's averaged gradient
+    over processes equals one process's gradient over the combined batch.
+    """
+    per_pair = (value * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp(min=1.0)
+    return per_pair.mean()
 
 
 class SelfSupervisedLoss(nn.Module):
