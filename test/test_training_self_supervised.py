@@ -134,15 +134,16 @@ def test_cli_errors_are_one_line(tmp_path, capsys, argv, message):
 
 def test_cli_names_the_image_topics_of_a_wrong_topic(tmp_path, capsys):
     bag = _bag(tmp_path / 'bag', n=4)
-    assert main(['--out', str(tmp_path / 'o'), '--self-supervised', '--bag', str(bag), '--topic', '/nope']) == 2
+    argv = ['--out', str(tmp_path / 'o'), '--self-supervised', '--bag', str(bag), '--topic', '/nope']
+    assert main(argv) == 2
     assert TOPIC in capsys.readouterr().err
 
 
 def _ss_cfg(out, bag, iterations, **kwargs):
     ss = SelfSupervisedConfig(bag=bag, topic=TOPIC, val_pairs=1, val_size=(64, 96))
     stage = [StageConfig('pre_M3S3R3', iterations, 1e-4, (64, 96), 1)]
-    return TrainConfig(out_dir=out, stages=stage, log_every=1, val_every=2, checkpoint_every=1, progress=False,
-                       use_photos=False, self_supervised=ss, **kwargs)
+    return TrainConfig(out_dir=out, stages=stage, log_every=1, val_every=2, checkpoint_every=1,
+                       progress=False, use_photos=False, self_supervised=ss, **kwargs)
 
 
 @pytest.mark.slow
@@ -163,8 +164,8 @@ def test_fine_tuning_lowers_the_loss_and_the_epe_on_a_known_motion(tmp_path, cap
     """The acceptance test: photometric loss, held-out photometric error and EPE all go down."""
     bag = _bag(tmp_path / 'bag', n=14, storage='sqlite3')
     out = tmp_path / 'run'
-    argv = ['--self-supervised', '--bag', str(bag), '--topic', TOPIC, '--gt-topic', GT_TOPIC, '--out', str(out),
-            '--export', str(tmp_path / 'tuned.pth'), '--iters', '60', '--crop', '96x128', '--batch', '2',
+    argv = ['--self-supervised', '--bag', str(bag), '--topic', TOPIC, '--gt-topic', GT_TOPIC,
+            '--out', str(out), '--export', str(tmp_path / 'tuned.pth'), '--iters', '60', '--crop', '96x128', '--batch', '2',
             '--lr', '1e-4', '--smooth-weight', '0.5', '--distill-weight', '0', '--val-every', '20',
             '--val-count', '3', '--log-every', '10', '--no-progress']
     assert main(argv) == 0

@@ -23,7 +23,8 @@ def _pair() -> tuple[torch.Tensor, torch.Tensor]:
     photo = load_photo('astronaut')
 
     def crop(y: int, x: int) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(photo[y:y + 128, x:x + 160])).permute(2, 0, 1)[None] / 255.0
+        window = np.ascontiguousarray(photo[y:y + 128, x:x + 160])
+        return torch.from_numpy(window).permute(2, 0, 1)[None] / 255.0
 
     return crop(0, 0).float(), crop(3, 6).float()
 
