@@ -165,9 +165,9 @@ def test_fine_tuning_lowers_the_loss_and_the_epe_on_a_known_motion(tmp_path, cap
     bag = _bag(tmp_path / 'bag', n=14, storage='sqlite3')
     out = tmp_path / 'run'
     argv = ['--self-supervised', '--bag', str(bag), '--topic', TOPIC, '--gt-topic', GT_TOPIC,
-            '--out', str(out), '--export', str(tmp_path / 'tuned.pth'), '--iters', '60', '--crop', '96x128', '--batch', '2',
-            '--lr', '1e-4', '--smooth-weight', '0.5', '--distill-weight', '0', '--val-every', '20',
-            '--val-count', '3', '--log-every', '10', '--no-progress']
+            '--out', str(out), '--export', str(tmp_path / 'tuned.pth'), '--iters', '60', '--crop', '96x128',
+            '--batch', '2', '--lr', '1e-4', '--smooth-weight', '0.5', '--distill-weight', '0',
+            '--val-every', '20', '--val-count', '3', '--log-every', '10', '--no-progress']
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert 'EPE px' in printed and 'before' in printed
