@@ -283,7 +283,7 @@ def _compare(args: argparse.Namespace, cfg, weights: Path) -> None:
 
     ss = cfg.self_supervised
     split_s = split_time(ss.bag, ss.topic, ss.start_s, ss.end_s, ss.holdout_fraction)
-    result = compare_before_after(args.init, weights, ss, split_s, args.out / 'compare',
+    result = compare_before_after(args.init, weights, ss, split_s, args.out / 'compare', device=args.device,
                                   num_threads=args.threads)
     print(f'held-out range {split_s:.3f} s .. {"end" if ss.end_s is None else f"{ss.end_s:g} s"}: '
           f'{result["after"]["pairs"]} pairs ({args.out / "compare" / "before_after.json"})')

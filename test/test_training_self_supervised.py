@@ -237,3 +237,11 @@ def test_two_processes_equal_one_process_over_the_combined_batch(tmp_path):
     loss.backward()
     for name, p in model.named_parameters():
         torch.testing.assert_close(ddp_grads[name], p.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_a_bag_too_large_to_hold_is_refused_with_a_hint(tmp_path):
+    bag = _bag(tmp_path / 'bag', n=6)
+    frame_bytes = 128 * 160 * 3
+    assert len(load_bag_pairs(bag, TOPIC, start_s=None, end_s=None, max_bytes=6 * frame_bytes).pairs) == 5
+    with pytest.raises(ValueError, match='--stride or --max-pairs'):
+        load_bag_pairs(bag, TOPIC, start_s=None, end_s=None, max_bytes=3 * frame_bytes)

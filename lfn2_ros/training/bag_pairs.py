@@ -69,12 +69,19 @@ def split_time(bag: Union[str, Path], topic: str, start_s: Optional[float], end_
     return (times[first_held] - bag_start) / 1e9
 
 
+MAX_DECODED_BYTES = 6 * 1024**3
+"""Most decoded frame bytes :func:`load_bag_pairs` keeps in memory (a 10-minute 640x480 recording at 30 fps
+would need 16 GiB): beyond it the run stops and asks for a shorter range, a stride or a pair cap."""
+
+
 def load_bag_pairs(bag: Union[str, Path], topic: str, *, start_s: Optional[float], end_s: Optional[float],
-                   stride: int = 1, max_pairs: Optional[int] = None) -> BagPairs:
+                   stride: int = 1, max_pairs: Optional[int] = None,
+                   max_bytes: int = MAX_DECODED_BYTES) -> BagPairs:
     """Decode the pairs of ``topic`` in ``[start_s, end_s)`` as ``evaluate`` selects them.
 
     Raises:
         lfn2_ros.io.bag_records.BagError: an unusable bag or topic, or no pair in range.
+        ValueError: the decoded frames would take more than ``max_bytes``.
 
     """
     from lfn2_ros.evaluation.sources import open_input
@@ -84,9 +91,16 @@ def load_bag_pairs(bag: Union[str, Path], topic: str, *, start_s: Optional[float
                         max_pairs=max_pairs, start_s=start_s, end_s=end_s)
     try:
         loaded = BagPairs([], [], start_s=start_s, end_s=end_s)
+        held: dict[int, int] = {}  # id -> bytes of each distinct frame array (pairs share frames)
         for pair in source.pairs:
             loaded.pairs.append((pair.img1, pair.img2))
             loaded.names.append(pair.name)
+            held.update({id(a): a.nbytes for a in (pair.img1, pair.img2)})
+            if sum(held.values()) > max_bytes:
+                raise ValueError(
+                    f'the frames of {topic!r} in range take more than {max_bytes / 1024**3:.1f} GiB decoded '
+                    f'(after {len(loaded.pairs)} pairs); train on fewer: --end, --stride or --max-pairs'
+                )
         loaded.skipped = list(source.info.get('skipped', []))
     finally:
         source.close()

@@ -150,7 +150,8 @@ def summarise_evaluation(metrics: dict) -> dict:
 
 
 def compare_before_after(before: Optional[Path], after: Path, ss: SelfSupervisedConfig, split_s: float,
-                         out_dir: Path, *, num_threads: int = 1, progress: bool = False) -> dict:
+                         out_dir: Path, *, device: str = 'auto', num_threads: int = 1,
+                         progress: bool = False) -> dict:
     """Evaluate the initial and the fine-tuned weights on the held-out range of the bag.
 
     Args:
@@ -160,6 +161,7 @@ def compare_before_after(before: Optional[Path], after: Path, ss: SelfSupervised
         split_s: start of the held-out range, seconds from the bag start.
         out_dir: where ``before/``, ``after/`` (each a full ``evaluate`` output) and
             ``before_after.json`` go.
+        device: the estimators' device ('auto', 'cpu', 'cuda').
         num_threads: torch threads of the estimators.
         progress: show evaluate's progress bar.
 
@@ -173,8 +175,7 @@ def compare_before_after(before: Optional[Path], after: Path, ss: SelfSupervised
     result: dict = {'held_out': {'bag': str(ss.bag), 'topic': ss.topic, 'gt_topic': ss.gt_topic,
                                  'start_s': split_s, 'end_s': ss.end_s, 'stride': ss.stride}}
     for name, weights in (('before', before), ('after', after)):
-        estimator = FlowEstimator(weights=weights, device='cpu' if not torch.cuda.is_available() else 'auto',
-                                  num_threads=num_threads)
+        estimator = FlowEstimator(weights=weights, device=device, num_threads=num_threads)
         metrics = evaluate(estimator, out_dir / name, bag=ss.bag, topic=ss.topic, gt_topic=ss.gt_topic,
                            stride=ss.stride, start_s=split_s, end_s=ss.end_s, write_bag=False, fb_check=True,
                            overwrite=True, progress=progress,
