@@ -132,14 +132,19 @@ def _make_task(cfg: TrainConfig, ctx: distributed.DistContext,
     return SupervisedTask(cfg, ctx.device, ctx.rank, ctx.world, ctx.main, bank)
 
 
-def _new_stage_model(stage: StageConfig, cfg: TrainConfig, init_state: Optional[dict[str, torch.Tensor]]):
+def _new_stage_model(stage: StageConfig, cfg: TrainConfig, init_state: Optional[dict[str, torch.Tensor]],
+                     resuming: bool = False):
+    """The stage's model: built, initialised from ``init_state`` (revived when asked) and partly frozen.
+
+    When ``resuming``, the stage's checkpoint replaces the weights right after, so nothing is revived.
+    """
     torch.manual_seed(cfg.seed)
     model = build_liteflownet2(get_variant(stage.variant))
     if cfg.zero_flow_heads:
         zero_flow_heads(model)
     if init_state is not None:
         load_matching(model, init_state)
-        if cfg.reinit_dead:
+        if cfg.reinit_dead and not resuming:
             revived = reinit_dead_units(model)
             if revived and os.environ.get('RANK', '0') == '0':
                 print(f'{stage.variant}: re-initialised {len(revived)} dead units: {", ".join(revived)}')
@@ -252,7 +257,7 @@ def _open_stage(stage: StageConfig, cfg: TrainConfig, init_state: Optional[dict[
 
     """
     torch.set_num_threads(cfg.threads)
-    model = _new_stage_model(stage, cfg, init_state).to(ctx.device).train()
+    model = _new_stage_model(stage, cfg, init_state, resuming=latest.exists()).to(ctx.device).train()
     optimizer = make_optimizer(model, cfg, stage.lr)
     scaler = torch.amp.GradScaler('cuda') if cfg.amp == 'fp16' else None
     if not latest.exists():
