@@ -227,25 +227,8 @@ struct Loops<float> {
 };
 
 // ------------------------------------------------------------------------------------------------------------
-// Geometry shared by the passes.
-struct Geometry {
-  int64_t N, C, H, W, oH, oW, md, P, stride, dil;
-};
-
-Geometry make_geometry(const at::Tensor& f1, int64_t md, int64_t stride, int64_t dil) {
-  Geometry g;
-  g.N = f1.size(0);
-  g.C = f1.size(1);
-  g.H = f1.size(2);
-  g.W = f1.size(3);
-  g.oH = index::out_size(g.H, stride);
-  g.oW = index::out_size(g.W, stride);
-  g.md = md;
-  g.P = 2 * md + 1;
-  g.stride = stride;
-  g.dil = dil;
-  return g;
-}
+// The problem shape shared by the passes (correlation_index.h; 64-bit throughout on the CPU).
+using Geometry = index::ProblemShape<int64_t>;
 
 // Taps of the warped sample at q = (qx, qy) of batch item n; flow is (N, 2, H, W) contiguous.
 template <typename T>
@@ -539,7 +522,7 @@ at::Tensor correlation_cpu(const at::Tensor& f1, const at::Tensor& f2, const std
                            double negative_slope) {
   check_correlation_args(f1, f2, flow, max_displacement, stride, dilation_patch, negative_slope);
   TORCH_INTERNAL_ASSERT(f1.device().is_cpu());
-  const Geometry g = make_geometry(f1, max_displacement, stride, dilation_patch);
+  const Geometry g = problem_shape_of<int64_t>(f1, max_displacement, stride, dilation_patch);
   const at::ScalarType ct = compute_type(f1.scalar_type());
   at::Tensor out = at::empty({g.N, g.P * g.P, g.oH, g.oW}, f1.options().dtype(ct));
   if (out.numel() == 0) return out.to(f1.scalar_type());
@@ -568,7 +551,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> correlation_backward_cpu(
   check_correlation_args(f1, f2, flow, max_displacement, stride, dilation_patch, negative_slope);
   check_correlation_grad(grad_out, out, f1, max_displacement, stride);
   TORCH_INTERNAL_ASSERT(f1.device().is_cpu());
-  const Geometry g = make_geometry(f1, max_displacement, stride, dilation_patch);
+  const Geometry g = problem_shape_of<int64_t>(f1, max_displacement, stride, dilation_patch);
   const at::ScalarType ct = compute_type(f1.scalar_type());
   const auto opts = f1.options().dtype(ct);
   at::Tensor gf1n = at::zeros({g.N, g.H, g.W, g.C}, opts);

@@ -36,9 +36,8 @@ constexpr int kMaxPairsPerThread = 8;   // forward accumulators per thread: a bl
 constexpr size_t kSmemBudget = 44 * 1024;  // below the 48 KiB a block gets without an opt-in
 constexpr auto kTaps = index::Unnormalize::kCuda;
 
-struct Geometry {
-  int64_t N, C, H, W, oH, oW;
-  int md, P, stride, dil;
+// The problem shape (32-bit per-displacement fields) and the tiling the host chose for it (make_geometry).
+struct Geometry : index::ProblemShape<int> {
   int TW;      // output pixels per block
   int RW;      // window columns: (TW - 1) * stride + 2 * md * dil + 1
   int CC;      // channels per shared-memory chunk
