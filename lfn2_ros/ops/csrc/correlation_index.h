@@ -34,6 +34,13 @@ LFN2_HOST_DEVICE int64_t displacement(int64_t i, int64_t max_displacement, int64
 
 LFN2_HOST_DEVICE bool inside(int64_t v, int64_t size) { return v >= 0 && v < size; }
 
+// CorrBlock's LeakyReLU as torch computes it: v > 0 ? v : v * slope (slope >= 0, so the backward reads the
+// sign of the pre-activation from the output).
+template <typename T>
+LFN2_HOST_DEVICE T leaky(T v, T slope) {
+  return v > T(0) ? v : v * slope;
+}
+
 // The shape of one call, which every kernel of both backends derives from f1's sizes and the op's arguments
 // (docs/extension.md#shared-index-maths). `Small` is the type of the per-displacement quantities: int64_t in
 // the CPU kernels; int in the CUDA kernels, whose inner loops divide by P, and 32-bit integer division is

@@ -31,6 +31,7 @@ namespace lfn2 {
 namespace {
 
 using cpu::Loops;
+using index::leaky;
 using index::Taps;
 
 // ------------------------------------------------------------------------------------------------------------
@@ -120,11 +121,6 @@ class RowSource {
   std::vector<int64_t> tag_;
   std::vector<char> keep_;
 };
-
-template <typename T>
-T leaky(T v, T slope) {
-  return v > T(0) ? v : v * slope;
-}
 
 // ------------------------------------------------------------------------------------------------------------
 // Forward: out (N, P*P, oH, oW) contiguous.

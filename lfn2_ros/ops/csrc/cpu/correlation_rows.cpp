@@ -36,6 +36,8 @@ namespace lfn2 {
 namespace cpu {
 namespace {
 
+using index::leaky;
+
 constexpr int64_t kLanes = 8;  // output pixels per block (one AVX2 register of float)
 constexpr int kMaxShifts = 7;  // horizontal displacements per block: 7 accumulators + f1 + a W load <= 16 ymm
 
@@ -55,11 +57,6 @@ RowGeometry make_row_geometry(const at::Tensor& f1, int64_t md, int64_t stride) 
   g.Wp = g.Wa + 2 * md;
   if (g.Wp % 32 == 0) g.Wp += kLanes;
   return g;
-}
-
-template <typename T>
-inline T leaky(T v, T slope) {
-  return v > T(0) ? v : v * slope;
 }
 
 // Calls fn(std::integral_constant<int, N>{}) with N = ni in [1, kMaxShifts]: each register block is compiled
