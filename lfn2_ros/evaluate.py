@@ -47,6 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
         description='Evaluate LiteFlowNet2 optical flow on a rosbag2 bag (image topic, optional 32FC2 '
         'ground truth) or on a Sintel / KITTI 2012/2015 / FlyingChairs directory.',
     )
+    _add_input_arguments(p)
+    _add_model_arguments(p)
+    _add_pair_arguments(p)
+    _add_output_arguments(p)
+    p.add_argument('--num-threads', type=int, default=None, metavar='N',
+                   help="torch CPU threads (default: torch's; 1 on small shared CPUs)")
+    p.add_argument('--strict', action='store_true',
+                   help='stop at the first pair that cannot be formed or read (corrupt frame, stamp going '
+                   'backwards, size or encoding change, bad ground truth); default: skip and list it')
+    p.add_argument('--debug', action='store_true', help='print the traceback of an error, not only its line')
+    return p
+
+
+def _add_input_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group('input (one of --bag or --dataset)')
     src.add_argument('--bag', help='rosbag2 directory (sqlite3 or mcap)')
     src.add_argument('--topic', help='image topic in the bag (sensor_msgs/Image or CompressedImage)')
@@ -59,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         '--split', action='append',
         help='dataset split to evaluate, e.g. sintel_final (repeatable; default all)',
     )
+
+
+def _add_model_arguments(p: argparse.ArgumentParser) -> None:
     model = p.add_argument_group('model (as the flow_node parameters)')
     model.add_argument('--weights', help='checkpoint (.pth); default: the embedded default weights')
     model.add_argument('--variant', default='auto', help="mmflow config name or alias (default: 'auto')")
@@ -74,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         '--random-weights', action='store_true',
         help='FOR TESTING ONLY: use an untrained, randomly initialised model instead of --weights',
     )
+
+
+def _add_pair_arguments(p: argparse.ArgumentParser) -> None:
     sel = p.add_argument_group('pairs')
     sel.add_argument(
         '--stride', type=int, default=1, help='evaluate every N-th consecutive pair (default 1: all)'
@@ -86,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
         help='forward-backward consistency (runs the model twice per pair); '
         'default: only without ground truth',
     )
+
+
+def _add_output_arguments(p: argparse.ArgumentParser) -> None:
     outg = p.add_argument_group('outputs')
     outg.add_argument('--out', required=True, help='output directory')
     outg.add_argument(
@@ -108,13 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     outg.add_argument('--no-progress', action='store_true',
                       help='no progress bar (it is off anyway when stderr is not a terminal)')
-    p.add_argument('--num-threads', type=int, default=None, metavar='N',
-                   help="torch CPU threads (default: torch's; 1 on small shared CPUs)")
-    p.add_argument('--strict', action='store_true',
-                   help='stop at the first pair that cannot be formed or read (corrupt frame, stamp going '
-                   'backwards, size or encoding change, bad ground truth); default: skip and list it')
-    p.add_argument('--debug', action='store_true', help='print the traceback of an error, not only its line')
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:

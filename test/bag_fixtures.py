@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from rosbags.rosbag2 import Reader, ReaderError, Writer
 
-from lfn2_ros.io import bag_writer, image_codec
+from lfn2_ros.io import bag_writer, image_pack
 from lfn2_ros.io.bag_records import (
     COMPRESSED_IMAGE_TYPE,
     IMAGE_TYPE,
@@ -49,7 +49,7 @@ def write_image_bag(
         topic: image topic.
         storage: ``'mcap'`` or ``'sqlite3'``.
         encodings: one encoding for all frames or one per frame: a raw encoding of
-            :func:`lfn2_ros.io.image_codec.bgr_to_image_array`, or ``'jpeg'`` / ``'png'`` for
+            :func:`lfn2_ros.io.image_pack.bgr_to_image_array`, or ``'jpeg'`` / ``'png'`` for
             ``sensor_msgs/CompressedImage`` (a topic holds one type, so compressed and raw cannot be
             mixed).
         frame_id: header frame_id.
@@ -82,12 +82,12 @@ def write_image_bag(
                     raise ValueError(f'cannot encode frame {i} as {enc}')
                 msg = store.types[COMPRESSED_IMAGE_TYPE](header=header, format=enc, data=data.reshape(-1))
             else:
-                msg = bag_writer._image_from_raw(store, header, image_codec.encode_bgr(image, enc))
+                msg = bag_writer._image_from_raw(store, header, image_pack.encode_bgr(image, enc))
             msg = (msg_edits or {}).get(i, lambda m: m)(msg)
             raw = bytes(store.serialize_cdr(msg, msgtype))
             writer.write(conn, t, (raw_edits or {}).get(i, lambda r: r)(raw))
             if gt_conn is not None and gt_flows is not None and i > 0 and gt_flows[i] is not None:
-                flow = bag_writer._image_from_raw(store, header, image_codec.encode_flow(gt_flows[i]))
+                flow = bag_writer._image_from_raw(store, header, image_pack.encode_flow(gt_flows[i]))
                 writer.write(gt_conn, t, bytes(store.serialize_cdr(flow, IMAGE_TYPE)))
 
 

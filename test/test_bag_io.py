@@ -27,7 +27,7 @@ def _stamps(n, period_ns=50_000_000):
     return [T0 + i * period_ns for i in range(n)]
 
 
-# ------------------------------------------------------------- flow messages (codec: test_image_codec.py)
+# ------------------------------------------------------------ flow messages (codec: test_image_decode.py)
 
 
 def test_flow_messages_decode_with_bag_errors():

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
-from lfn2_ros.io.image_codec import ENCODINGS, MalformedImage, UnsupportedEncoding, decode_bgr
+from lfn2_ros.io.image_decode import decode_bgr
+from lfn2_ros.io.image_encodings import ENCODINGS, MalformedImage, UnsupportedEncoding
 from lfn2_ros.node.bridge import CV_BRIDGE_ENCODINGS, ImageBridge
 
 BGR = np.random.default_rng(0).integers(0, 256, (6, 8, 3), dtype=np.uint8)
@@ -42,7 +43,7 @@ def test_covered_encodings_go_to_cv_bridge_after_one_check():
     assert fake.calls == ['rgb8'] * 3 and bridge.backend('rgb8') == 'cv_bridge'
     mono16 = (BGR[..., 0].astype(np.uint16) << 8)
     bridge.image_to_bgr8(_msg('mono16', mono16))  # not covered: the codec, cv_bridge not asked
-    assert 'mono16' not in fake.calls and bridge.backend('mono16') == 'image_codec'
+    assert 'mono16' not in fake.calls and bridge.backend('mono16') == 'image_decode'
     png = CompressedImage(format='png', data=cv2.imencode('.png', BGR)[1].tobytes())
     np.testing.assert_array_equal(bridge.compressed_to_bgr8(png), BGR)
     assert fake.calls[-1] == 'png'
@@ -53,7 +54,7 @@ def test_a_wrong_cv_bridge_is_caught_and_the_codec_takes_over():
     bridge = ImageBridge(fake)
     for _ in range(2):
         np.testing.assert_array_equal(bridge.image_to_bgr8(_msg('bgr8', BGR)), BGR)
-    assert fake.calls == ['bgr8'] and bridge.backend('bgr8') == 'image_codec'
+    assert fake.calls == ['bgr8'] and bridge.backend('bgr8') == 'image_decode'
 
 
 def test_project_checks_run_before_cv_bridge():

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """node/conversions.py, qos.py, parameters.py and the synthetic scene, without spinning.
 
-Pixel decoding itself is tested in test_image_codec.py, flow statistics in test_metrics.py.
+Pixel decoding itself is tested in test_image_decode.py, flow statistics in test_metrics.py.
 """
 
 import sys
@@ -17,7 +17,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from lfn2_ros.evaluation.stats import FlowStats
-from lfn2_ros.io import image_codec
+from lfn2_ros.io import image_encodings
 from lfn2_ros.node import conversions as conv
 from lfn2_ros.node.parameters import PARAMETERS, validate, validate_parameters
 from lfn2_ros.node.qos import input_qos
@@ -38,14 +38,14 @@ def _msg(array: np.ndarray, encoding: str, step_pad: int = 0, bigendian: bool = 
 
 
 def test_image_messages_decode_through_the_codec():
-    # The decoder itself is tested in test_image_codec.py; here: msg fields -> image_codec.
+    # The decoder itself is tested in test_image_decode.py; here: msg fields -> image_decode.
     out = conv.image_to_bgr8(_msg(BGR[:, :, ::-1].copy(), 'rgb8', step_pad=5))
     assert out.dtype == np.uint8 and out.shape == (6, 8, 3) and out.flags.c_contiguous
     np.testing.assert_array_equal(out, BGR)
     mono16 = BGR[:, :, 0].astype(np.uint16) * 256 + 200  # high byte is the 8-bit value
     big = _msg(mono16.astype('>u2'), 'mono16', bigendian=True)
     np.testing.assert_array_equal(conv.image_to_bgr8(big), np.dstack([BGR[:, :, 0]] * 3))
-    assert conv.ENCODINGS is image_codec.ENCODINGS
+    assert conv.ENCODINGS is image_encodings.ENCODINGS
 
 
 @pytest.mark.parametrize('encoding', ['32FC1', '16UC1', '16SC1', 'jpeg', ''])

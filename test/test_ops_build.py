@@ -148,6 +148,22 @@ def test_live_builder_is_waited_for_with_a_bound(monkeypatch, tmp_path, caplog):
     assert any('waiting for another process' in r.getMessage() for r in caplog.records)
 
 
+def test_a_build_leaves_the_flag_lists_and_so_the_library_name_as_they_were(monkeypatch, tmp_path):
+    """torch's load appends its libraries to extra_ldflags in place; a later build must get the same name."""
+    from torch.utils import cpp_extension
+
+    def load(extra_cflags, extra_ldflags, **kwargs):
+        extra_cflags.append('-DMUTATED')
+        extra_ldflags.extend(['-L/torch/lib', '-lc10'])
+
+    monkeypatch.setenv('TORCH_EXTENSIONS_DIR', str(tmp_path))
+    monkeypatch.setattr(cpp_extension, 'load', load)
+    name = _build.production_library_name()
+    assert _build.build(with_cuda=False) == name
+    assert _build.production_library_name() == name and _build.LD_FLAGS == ['-fopenmp']
+    assert '-DMUTATED' not in _build.CXX_FLAGS
+
+
 def test_stale_prebuilt_module_is_not_imported_in_a_source_tree(monkeypatch, tmp_path):
     library = tmp_path / '_C.so'
     library.write_bytes(b'\0ELF...LFN2_SOURCES_HASH:h' + b'0' * 64 + b'\0')

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Read camera images (and ground-truth flow) from rosbag2 bags, paired consecutively.
 
-Input images are ``sensor_msgs/Image`` (the encodings of :data:`lfn2_ros.io.image_codec.ENCODINGS`) or
-``sensor_msgs/CompressedImage`` (jpeg/png), decoded to uint8 BGR by :mod:`lfn2_ros.io.image_codec`, the
+Input images are ``sensor_msgs/Image`` (the encodings of :data:`lfn2_ros.io.image_encodings.ENCODINGS`) or
+``sensor_msgs/CompressedImage`` (jpeg/png), decoded to uint8 BGR by :mod:`lfn2_ros.io.image_decode`, the
 decoder the flow node uses too. Both storage formats (sqlite3 ``.db3`` and ``.mcap``) are read.
 Topic names, the typestore and the frame record are in :mod:`lfn2_ros.io.bag_records`.
 
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from rosbags.rosbag2 import Reader, ReaderError
 
-from lfn2_ros.io import image_codec
+from lfn2_ros.io import image_decode
 from lfn2_ros.io.bag_records import (
     IMAGE_TYPE,
     IMAGE_TYPES,
@@ -42,6 +42,7 @@ from lfn2_ros.io.bag_records import (
     stamp_from_cdr,
     storage_of,
 )
+from lfn2_ros.io.image_encodings import ImageError, UnsupportedEncoding
 from lfn2_ros.io.pairs import FlowPair, image_break_reason, stamp_break_reason
 
 __all__ = ['BagSource']
@@ -257,17 +258,17 @@ class BagSource:
         try:
             if self.msgtype == IMAGE_TYPE:
                 encoding = msg.encoding
-                image = image_codec.decode_bgr(
+                image = image_decode.decode_bgr(
                     encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data
                 )
             else:
                 encoding = msg.format
-                image = image_codec.decode_compressed_bgr(encoding, msg.data)
-        except image_codec.UnsupportedEncoding as exc:
+                image = image_decode.decode_compressed_bgr(encoding, msg.data)
+        except UnsupportedEncoding as exc:
             raise BagError(
                 f'{exc} (topic {self.topic!r}, message #{index}, bag time {format_time(bag_ns)})'
             ) from exc
-        except image_codec.ImageError as exc:
+        except ImageError as exc:
             raise BagError(self._corrupt(self.topic, index, bag_ns, stamp, str(exc))) from exc
         return BagFrame(index, bag_ns, stamp, msg.header.frame_id, image, bytes(raw), encoding)
 

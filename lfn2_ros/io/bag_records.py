@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from lfn2_ros.io import image_codec
+from lfn2_ros.io import image_decode
+from lfn2_ros.io.image_encodings import ImageError
 
 __all__ = [
     'COMPRESSED_IMAGE_TYPE',
@@ -70,14 +71,14 @@ def image_to_flow(msg: object) -> np.ndarray:
         (H, W, 2) float32 flow, px (NaN kept).
 
     Raises:
-        BagError: another encoding or inconsistent sizes (:func:`lfn2_ros.io.image_codec.decode_flow`).
+        BagError: another encoding or inconsistent sizes (:func:`lfn2_ros.io.image_decode.decode_flow`).
 
     """
     try:
-        return image_codec.decode_flow(
+        return image_decode.decode_flow(
             msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data
         )
-    except image_codec.ImageError as exc:
+    except ImageError as exc:
         raise BagError(str(exc)) from exc
 
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Write rosbag2 bags with ``rosbags``: evaluation results (:class:`FlowBagWriter`) and their messages.
 
-The counterpart of :mod:`lfn2_ros.io.bag_reader`; pixels are packed by :mod:`lfn2_ros.io.image_codec`.
+The counterpart of :mod:`lfn2_ros.io.bag_reader`; pixels are packed by :mod:`lfn2_ros.io.image_pack`.
 No rclpy or ``*_msgs`` import: messages are built from the typestore of
 :func:`lfn2_ros.io.bag_records.get_typestore_with_lfn2`. Both storage formats (``mcap``, ``sqlite3``).
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
-from lfn2_ros.io import image_codec
+from lfn2_ros.io import image_pack
 from lfn2_ros.io.bag_records import (
     FLOW_TOPIC,
     IMAGE_TYPE,
@@ -25,6 +25,7 @@ from lfn2_ros.io.bag_records import (
     BagError,
     get_typestore_with_lfn2,
 )
+from lfn2_ros.io.image_encodings import RawImage
 
 __all__ = ['FlowBagWriter', 'header_msg', 'image_msg']
 
@@ -58,7 +59,7 @@ def header_msg(store: object, ns: int, frame_id: str) -> object:
     return store.types['std_msgs/msg/Header'](stamp=_time(store, ns), frame_id=frame_id)
 
 
-def _image_from_raw(store: object, header: object, raw: image_codec.RawImage) -> object:
+def _image_from_raw(store: object, header: object, raw: RawImage) -> object:
     return store.types[IMAGE_TYPE](
         header=header,
         height=raw.height,
@@ -71,7 +72,7 @@ def _image_from_raw(store: object, header: object, raw: image_codec.RawImage) ->
 
 
 def image_msg(store: object, header: object, array: np.ndarray, encoding: str) -> object:
-    """A rosbags ``sensor_msgs/Image`` holding ``array`` (:func:`lfn2_ros.io.image_codec.encode_array`).
+    """A rosbags ``sensor_msgs/Image`` holding ``array`` (:func:`lfn2_ros.io.image_pack.encode_array`).
 
     Args:
         store: typestore.
@@ -86,7 +87,7 @@ def image_msg(store: object, header: object, array: np.ndarray, encoding: str) -
         ValueError: ``array`` does not match ``encoding``.
 
     """
-    return _image_from_raw(store, header, image_codec.encode_array(array, encoding))
+    return _image_from_raw(store, header, image_pack.encode_array(array, encoding))
 
 
 class FlowBagWriter:
@@ -132,7 +133,7 @@ class FlowBagWriter:
     def write_image_bgr(self, image: np.ndarray, *, stamp_ns: int, frame_id: str, bag_time_ns: int) -> None:
         """Write a BGR image as a bgr8 Image (for dataset inputs, which have no messages to copy)."""
         header = header_msg(self.store, stamp_ns, frame_id)
-        msg = _image_from_raw(self.store, header, image_codec.encode_bgr(image))
+        msg = _image_from_raw(self.store, header, image_pack.encode_bgr(image))
         self.write_image_raw(bytes(self.store.serialize_cdr(msg, IMAGE_TYPE)), bag_time_ns)
 
     def write_flow(
@@ -162,7 +163,7 @@ class FlowBagWriter:
         """
         store = self.store
         header = header_msg(store, stamp_ns, frame_id)
-        flow_img = _image_from_raw(store, header, image_codec.encode_flow(flow))
+        flow_img = _image_from_raw(store, header, image_pack.encode_flow(flow))
         height, width = flow.shape[:2]
         if confidence is None:
             conf = store.types[IMAGE_TYPE](
@@ -187,7 +188,7 @@ class FlowBagWriter:
         self._writer.write(self._flow_msg, bag_time_ns, bytes(store.serialize_cdr(msg, OPTICAL_FLOW_TYPE)))
         self._writer.write(self._flow, bag_time_ns, bytes(store.serialize_cdr(flow_img, IMAGE_TYPE)))
         if visualization is not None:
-            viz = _image_from_raw(store, header, image_codec.encode_bgr(visualization))
+            viz = _image_from_raw(store, header, image_pack.encode_bgr(visualization))
             self._writer.write(self._viz, bag_time_ns, bytes(store.serialize_cdr(viz, IMAGE_TYPE)))
 
     def close(self) -> None:

@@ -4,7 +4,7 @@
 
 The project's checks run first (encoding known, step and data length consistent), so a bad message
 gets the same clear error whatever converts it. cv_bridge then converts the encodings it covers; the
-first message of each encoding is also decoded by :mod:`lfn2_ros.io.image_codec` and compared, and an
+first message of each encoding is also decoded by :mod:`lfn2_ros.io.image_decode` and compared, and an
 encoding whose cv_bridge result differs (or raises) stays with the codec from then on, with one log
 line. Encodings cv_bridge lacks (yuv422 variants, nv21, 16-bit colour...) always use the codec.
 Some cv_bridge builds on PyPI are ROS 1 ports that fail on numpy 2; the check catches those too.
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 
-from lfn2_ros.io import image_codec
+from lfn2_ros.io import image_decode, image_encodings
 from lfn2_ros.node import conversions as conv
 
 __all__ = ['CV_BRIDGE_ENCODINGS', 'ImageBridge']
@@ -54,20 +54,20 @@ class ImageBridge:
         self._verified: dict[str, bool] = {}  # encoding (or 'compressed:fmt') -> cv_bridge agrees
 
     def backend(self, encoding: str) -> str:
-        """Which converter handles ``encoding`` now: 'cv_bridge' or 'image_codec'."""
+        """Which converter handles ``encoding`` now: 'cv_bridge' or 'image_decode'."""
         usable = self._bridge is not None and self._verified.get(encoding, True)
         covered = encoding in CV_BRIDGE_ENCODINGS or encoding.startswith('compressed:')
-        return 'cv_bridge' if usable and covered else 'image_codec'
+        return 'cv_bridge' if usable and covered else 'image_decode'
 
     def image_to_bgr8(self, msg: Image) -> np.ndarray:
-        """Decode a ``sensor_msgs/Image`` (checked first: see :func:`lfn2_ros.io.image_codec.validate_raw`).
+        """Decode a ``sensor_msgs/Image`` (checked first: see :func:`lfn2_ros.io.image_decode.validate_raw`).
 
         Raises:
             UnsupportedEncoding: unknown encoding.
             MalformedImage: inconsistent fields.
 
         """
-        image_codec.validate_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data)
+        image_decode.validate_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data)
         if self.backend(msg.encoding) != 'cv_bridge':
             return conv.image_to_bgr8(msg)
         return self._checked(msg.encoding, lambda: self._bridge.imgmsg_to_cv2(msg, 'bgr8'),
@@ -83,7 +83,8 @@ class ImageBridge:
         """
         key = f'compressed:{msg.format}'
         fmt = msg.format.split(';')[0].strip().lower()
-        if self.backend(key) != 'cv_bridge' or fmt not in image_codec.COMPRESSED_FORMATS or not len(msg.data):
+        if (self.backend(key) != 'cv_bridge' or fmt not in image_encodings.COMPRESSED_FORMATS
+                or not len(msg.data)):
             return conv.compressed_to_bgr8(msg)  # its errors are the clear ones
         return self._checked(key, lambda: self._bridge.compressed_imgmsg_to_cv2(msg, 'bgr8'),
                              lambda: conv.compressed_to_bgr8(msg))
@@ -103,5 +104,5 @@ class ImageBridge:
         self._verified[key] = agrees
         if not agrees and self._logger is not None:
             self._logger.info(f'cv_bridge does not decode {key} as expected ({error or "different pixels"}); '
-                              'using lfn2_ros.io.image_codec for it')
+                              'using lfn2_ros.io.image_decode for it')
         return reference

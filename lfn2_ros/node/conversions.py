@@ -3,9 +3,9 @@
 """Plain functions between ROS messages and numpy arrays, and the node's message builders.
 
 Nothing here spins or keeps state, so every function is tested without a ROS graph. The pixel
-formats themselves live in the ROS-free :mod:`lfn2_ros.io.image_codec` (shared with the bag tools);
-this module only maps rclpy messages to and from its plain fields. Flow statistics and the
-forward-backward confidence come from :mod:`lfn2_ros.evaluation.consistency`.
+formats themselves live in the ROS-free :mod:`lfn2_ros.io.image_decode` and :mod:`lfn2_ros.io.image_pack`
+(shared with the bag tools); this module only maps rclpy messages to and from their plain fields. Flow
+statistics and the forward-backward confidence come from :mod:`lfn2_ros.evaluation.consistency`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from std_msgs.msg import Header
 
 from lfn2_msgs.msg import OpticalFlow, OpticalFlowSummary
 from lfn2_ros.evaluation.stats import FlowStats
-from lfn2_ros.io import image_codec
-from lfn2_ros.io.image_codec import ENCODINGS, ImageError, MalformedImage, UnsupportedEncoding
+from lfn2_ros.io import image_decode, image_pack
+from lfn2_ros.io.image_encodings import ENCODINGS, ImageError, MalformedImage, UnsupportedEncoding
 
 __all__ = [
     'ENCODINGS',
@@ -61,7 +61,7 @@ def copy_header(header: Header) -> Header:
 
 
 def image_to_bgr8(msg: Image) -> np.ndarray:
-    """Decode a ``sensor_msgs/Image`` into a BGR image (:func:`lfn2_ros.io.image_codec.decode_bgr`).
+    """Decode a ``sensor_msgs/Image`` into a BGR image (:func:`lfn2_ros.io.image_decode.decode_bgr`).
 
     Args:
         msg: the image message, any encoding of :data:`ENCODINGS`; rows may be padded.
@@ -75,11 +75,11 @@ def image_to_bgr8(msg: Image) -> np.ndarray:
             len(data)``, or an odd width for yuv422.
 
     """
-    return image_codec.decode_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
+    return image_decode.decode_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
 
 
 def compressed_to_bgr8(msg: CompressedImage) -> np.ndarray:
-    """Decode a ``sensor_msgs/CompressedImage`` (:func:`lfn2_ros.io.image_codec.decode_compressed_bgr`).
+    """Decode a ``sensor_msgs/CompressedImage`` (:func:`lfn2_ros.io.image_decode.decode_compressed_bgr`).
 
     Args:
         msg: the compressed image (jpeg, png, ...).
@@ -92,14 +92,14 @@ def compressed_to_bgr8(msg: CompressedImage) -> np.ndarray:
         MalformedImage: empty data or data OpenCV cannot decode.
 
     """
-    return image_codec.decode_compressed_bgr(msg.format, msg.data)
+    return image_decode.decode_compressed_bgr(msg.format, msg.data)
 
 
 # ------------------------------------------------------------------------------ images out
 
 
 def array_to_image(array: np.ndarray, header: Header) -> Image:
-    """Wrap an array in a ``sensor_msgs/Image`` (:func:`lfn2_ros.io.image_codec.encode_array`).
+    """Wrap an array in a ``sensor_msgs/Image`` (:func:`lfn2_ros.io.image_pack.encode_array`).
 
     Args:
         array: (H, W, 3) uint8 -> ``bgr8``; (H, W) uint8 -> ``mono8``; (H, W) float32 -> ``32FC1``;
@@ -113,7 +113,7 @@ def array_to_image(array: np.ndarray, header: Header) -> Image:
         ValueError: another dtype or shape.
 
     """
-    raw = image_codec.encode_array(array)
+    raw = image_pack.encode_array(array)
     msg = Image(
         header=copy_header(header),
         height=raw.height,

@@ -315,8 +315,11 @@ def jit_load(prefix: str, sources_: list[str], *, cflags: list[str], ldflags: li
                         'install compile the production kernels once, ahead of time)', prefix, directory)
         _set_status('compiling', f'compiling the correlation extension into {directory}')
         os.environ.setdefault('MAX_JOBS', '1')
-        kwargs = {'extra_cuda_cflags': cuda_cflags} if with_cuda and cuda_cflags else {}
-        cpp_extension.load(name=name, sources=sources_, extra_cflags=cflags, extra_ldflags=ldflags,
+        # Copies: torch appends its libraries to extra_ldflags in place, which would change LD_FLAGS and with
+        # it the name (and directory) of every later build in this process.
+        kwargs = {'extra_cuda_cflags': list(cuda_cflags)} if with_cuda and cuda_cflags else {}
+        cpp_extension.load(name=name, sources=list(sources_), extra_cflags=list(cflags),
+                           extra_ldflags=list(ldflags),
                            extra_include_paths=[str(CSRC)], build_directory=str(directory),
                            with_cuda=with_cuda, is_python_module=False, verbose=verbose, **kwargs)
     finally:

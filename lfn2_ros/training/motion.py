@@ -2,6 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Motion distribution of generated pairs: heavy-tailed affine motions and object silhouettes, batched.
 
+:func:`layer_motions` draws a batch's camera and object motions and :func:`shrink_static` makes a share of
+them static; :mod:`lfn2_ros.training.pairs` renders the layers they move.
+
 Matrices are (..., 3, 3) float32 maps between pixel coordinates (pixel centres at integers, x right,
 y down). The displacement distribution follows FlyingChairs' shape: log-uniform translation
 magnitudes put most pixels under 10 px with a tail to ``max_translation_px`` (100 px at 384x512), and
@@ -15,7 +18,17 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ['PRESETS', 'PairConfig', 'preset', 'sample_affine', 'silhouette', 'translation_matrix']
+__all__ = [
+    'PRESETS',
+    'PairConfig',
+    'layer_motions',
+    'preset',
+    'project',
+    'sample_affine',
+    'shrink_static',
+    'silhouette',
+    'translation_matrix',
+]
 
 
 @dataclass(frozen=True)
@@ -190,3 +203,105 @@ def silhouette(gen: torch.Generator, batch: int, objects: int, device: torch.dev
         return out & (u.abs() < 1.0) & (v.abs() < 1.0)
 
     return inside
+
+
+def project(mat: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) matrices applied to (P, 3) homogeneous px -> (..., P, 2) px (P points, e.g. H*W)."""
+    out = torch.einsum('...ij,pj->...pi', mat, grid)
+    return out[..., :2] / out[..., 2:3]
+
+
+def layer_motions(
+    gen: torch.Generator, cfg: PairConfig, b: int, k: int, h: int, w: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The motions of one batch: the camera's, then each object's composed with it.
+
+    The camera moves about a random point with a slight perspective part about the frame centre; each
+    object moves about its centre, and its total displacement there is bounded by ``max_translation_px``.
+
+    Args:
+        gen: random generator on ``device``.
+        cfg: the distribution.
+        b: pairs.
+        k: object slots per pair.
+        h: frame rows, px.
+        w: frame columns, px.
+        device: where to draw.
+
+    Returns:
+        Camera motions (b, 3, 3), layer motions A (b, 1 + k, 3, 3; layer 0 = the camera), both frame-1 px
+        -> frame-2 px, and the object centres in frame 1 (b, k, 2) px.
+
+    """
+    center = torch.tensor([(w - 1) / 2, (h - 1) / 2], device=device)
+    offset = (torch.rand(b, 2, generator=gen, device=device) - 0.5) * torch.tensor([w, h], device=device)
+    cam = sample_affine(
+        gen,
+        center + offset,
+        cfg=cfg,
+        rotation_deg=cfg.bg_rotation_deg,
+        log_scale=cfg.bg_log_scale,
+        shear=cfg.bg_shear,
+    )
+    persp = torch.eye(3, device=device).repeat(b, 1, 1)
+    persp[:, 2, :2] = (
+        torch.randn(b, 2, generator=gen, device=device)
+        * cfg.bg_perspective
+        * 4
+        / torch.tensor([w * w, h * h], device=device, dtype=torch.float32)
+    )
+    about = translation_matrix(center[0].expand(b), center[1].expand(b))
+    cam = about @ persp @ torch.linalg.inv(about) @ cam
+    pos = torch.rand(b, k, 2, generator=gen, device=device) * torch.tensor([w, h], device=device)
+    own = sample_affine(
+        gen, pos, cfg=cfg, rotation_deg=cfg.obj_rotation_deg, log_scale=cfg.obj_log_scale, shear=cfg.obj_shear
+    )
+    full = cam[:, None] @ own
+    # bound each object's total displacement at its centre by the tail of the distribution
+    ones = torch.ones(b, k, 1, device=device)
+    moved = (full @ torch.cat((pos, ones), -1)[..., None])[..., 0]
+    disp = moved[..., :2] / moved[..., 2:] - pos
+    norm = disp.norm(dim=-1, keepdim=True)
+    fix = disp * (cfg.max_translation_px / norm.clamp(min=1e-6)).clamp(max=1.0) - disp
+    full = translation_matrix(fix[..., 0], fix[..., 1]) @ full
+    return cam, torch.cat((cam[:, None], full), 1), pos
+
+
+def shrink_static(
+    gen: torch.Generator, cfg: PairConfig, motions: torch.Tensor, h: int, w: int
+) -> torch.Tensor:
+    """Shrink the motions of the static and near-static share of pairs towards the identity.
+
+    A ``static_share`` of the pairs gets the identity; a ``near_static_share`` is scaled so that its
+    largest frame-corner displacement becomes about a uniform draw below ``near_static_px`` (the scaling
+    is of the matrices, so with a perspective part it is not exact).
+
+    Args:
+        gen: random generator on ``motions``' device.
+        cfg: the distribution.
+        motions: (b, L, 3, 3) layer motions, frame-1 px -> frame-2 px.
+        h: frame rows, px.
+        w: frame columns, px.
+
+    Returns:
+        (b, L, 3, 3) the motions, each pair's layers scaled alike.
+
+    """
+    b, device = motions.shape[0], motions.device
+    corners = torch.tensor(
+        [[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], device=device, dtype=torch.float32
+    )
+    largest = (project(motions, corners) - corners[:, :2]).norm(dim=-1).flatten(1).amax(1)
+    u = torch.rand(b, generator=gen, device=device)
+    target = torch.rand(b, generator=gen, device=device) * cfg.near_static_px
+    scale = torch.where(
+        u < cfg.static_share,
+        torch.zeros_like(u),
+        torch.where(
+            u < cfg.static_share + cfg.near_static_share,
+            (target / largest.clamp(min=1e-6)).clamp(max=1.0),
+            torch.ones_like(u),
+        ),
+    )
+    eye = torch.eye(3, device=device)
+    return eye + scale.view(b, 1, 1, 1) * (motions - eye)

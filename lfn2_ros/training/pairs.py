@@ -29,7 +29,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lfn2_ros.training.motion import PairConfig, sample_affine, silhouette, translation_matrix
+from lfn2_ros.training.motion import (
+    PairConfig,
+    layer_motions,
+    project,
+    shrink_static,
+    silhouette,
+    translation_matrix,
+)
 from lfn2_ros.training.textures import bank_volume, photo_textures, procedural_textures
 
 __all__ = [
@@ -117,12 +124,6 @@ def _textures(
     return _blur3(tex)
 
 
-def _project(mat: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) matrices applied to (H*W, 3) homogeneous px -> (..., H*W, 2) px."""
-    out = torch.einsum('...ij,pj->...pi', mat, grid)
-    return out[..., :2] / out[..., 2:3]
-
-
 def _sample(tex: torch.Tensor, coords: torch.Tensor, h: int, w: int, padding: str) -> torch.Tensor:
     """Sample (N, 3, Hc, Wc) textures at (N, h*w, 2) canvas px -> (N, 3, h, w)."""
     hc, wc = tex.shape[-2:]
@@ -130,66 +131,6 @@ def _sample(tex: torch.Tensor, coords: torch.Tensor, h: int, w: int, padding: st
     return F.grid_sample(
         tex, norm.view(-1, h, w, 2), mode='bilinear', padding_mode=padding, align_corners=False
     )
-
-
-def _motions(
-    gen: torch.Generator, cfg: PairConfig, b: int, k: int, h: int, w: int, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Camera motion (b, 3, 3), layer motions A (b, 1 + k, 3, 3; 0 = camera), object centres (b, k, 2)."""
-    center = torch.tensor([(w - 1) / 2, (h - 1) / 2], device=device)
-    offset = (torch.rand(b, 2, generator=gen, device=device) - 0.5) * torch.tensor([w, h], device=device)
-    cam = sample_affine(
-        gen,
-        center + offset,
-        cfg=cfg,
-        rotation_deg=cfg.bg_rotation_deg,
-        log_scale=cfg.bg_log_scale,
-        shear=cfg.bg_shear,
-    )
-    persp = torch.eye(3, device=device).repeat(b, 1, 1)
-    persp[:, 2, :2] = (
-        torch.randn(b, 2, generator=gen, device=device)
-        * cfg.bg_perspective
-        * 4
-        / torch.tensor([w * w, h * h], device=device, dtype=torch.float32)
-    )
-    about = translation_matrix(center[0].expand(b), center[1].expand(b))
-    cam = about @ persp @ torch.linalg.inv(about) @ cam
-    pos = torch.rand(b, k, 2, generator=gen, device=device) * torch.tensor([w, h], device=device)
-    own = sample_affine(
-        gen, pos, cfg=cfg, rotation_deg=cfg.obj_rotation_deg, log_scale=cfg.obj_log_scale, shear=cfg.obj_shear
-    )
-    full = cam[:, None] @ own
-    # bound each object's total displacement at its centre by the tail of the distribution
-    ones = torch.ones(b, k, 1, device=device)
-    moved = (full @ torch.cat((pos, ones), -1)[..., None])[..., 0]
-    disp = moved[..., :2] / moved[..., 2:] - pos
-    norm = disp.norm(dim=-1, keepdim=True)
-    fix = disp * (cfg.max_translation_px / norm.clamp(min=1e-6)).clamp(max=1.0) - disp
-    full = translation_matrix(fix[..., 0], fix[..., 1]) @ full
-    return cam, torch.cat((cam[:, None], full), 1), pos
-
-
-def _still(gen: torch.Generator, cfg: PairConfig, motions: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Shrink the motions of the static and near-static share towards the identity."""
-    b, device = motions.shape[0], motions.device
-    corners = torch.tensor(
-        [[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], device=device, dtype=torch.float32
-    )
-    largest = (_project(motions, corners) - corners[:, :2]).norm(dim=-1).flatten(1).amax(1)
-    u = torch.rand(b, generator=gen, device=device)
-    target = torch.rand(b, generator=gen, device=device) * cfg.near_static_px
-    scale = torch.where(
-        u < cfg.static_share,
-        torch.zeros_like(u),
-        torch.where(
-            u < cfg.static_share + cfg.near_static_share,
-            (target / largest.clamp(min=1e-6)).clamp(max=1.0),
-            torch.ones_like(u),
-        ),
-    )
-    eye = torch.eye(3, device=device)
-    return eye + scale.view(b, 1, 1, 1) * (motions - eye)
 
 
 def render_pairs(
@@ -230,19 +171,50 @@ def render_pairs(
     margin = int(0.1 * max(h, w)) + 8  # reflection padding covers motions beyond it
     size = max(8, int(math.ceil(cfg.obj_size[1] * min(h, w))))
     bg = _textures(gen, b, h + 2 * margin, w + 2 * margin, bank, cfg.photo_share, device)
-    obj = _textures(gen, b * k, size, size, bank, cfg.photo_share, device)
-    inside = silhouette(gen, b, k, device)
-    # silhouettes rasterised once on the object canvases, then resampled with the texture as a 4th
-    # channel: both frames see the same mask, at a fraction of an analytic test per frame pixel
-    c = (torch.arange(size, device=device, dtype=torch.float32) - (size - 1) / 2) / (size / 2)
-    cv, cu = torch.meshgrid(c, c, indexing='ij')
-    mask = inside(cu.expand(b, k, size, size), cv.expand(b, k, size, size)).float()
-    obj = torch.cat((obj, mask.view(b * k, 1, size, size)), dim=1)
+    obj = _with_silhouettes(gen, _textures(gen, b * k, size, size, bank, cfg.photo_share, device), b, k)
     count = torch.randint(cfg.obj_count[0], cfg.obj_count[1] + 1, (b, 1), generator=gen, device=device)
     active = torch.arange(k, device=device).view(1, k) < count  # (b, k)
 
-    _, motions, pos = _motions(gen, cfg, b, k, h, w, device)  # motions: (b, 1 + k, 3, 3), layer 0 = camera
-    motions = _still(gen, cfg, motions, h, w)
+    _, motions, pos = layer_motions(gen, cfg, b, k, h, w, device)  # (b, 1 + k, 3, 3), layer 0 = camera
+    motions = shrink_static(gen, cfg, motions, h, w)
+    place = _placements(gen, cfg, pos, size, margin, h, w)  # M_1 per layer, (b, 1 + k, 3, 3)
+
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=device, dtype=torch.float32),
+        torch.arange(w, device=device, dtype=torch.float32),
+        indexing='ij',
+    )
+    grid = torch.stack((xs.flatten(), ys.flatten(), torch.ones_like(xs.flatten())), -1)  # (h*w, 3)
+    frames, ids = zip(*(_composite(bg, obj, place if t == 0 else motions @ place, grid, active, h, w)
+                        for t in range(2)), strict=True)
+    flow, noc = _flow_and_visibility(motions, grid, ids, xs, ys)
+    img1, img2 = photometric(gen, frames[0], frames[1], cfg)
+    return PairBatch(img1, img2, flow, noc)
+
+
+def _with_silhouettes(gen: torch.Generator, obj: torch.Tensor, b: int, k: int) -> torch.Tensor:
+    """(b*k, 3, S, S) object textures -> (b*k, 4, S, S): a random silhouette (0 or 1) as 4th channel.
+
+    The silhouettes are rasterised once on the object canvases and then resampled with the texture, so
+    both frames see the same mask, at a fraction of the cost of an analytic test per frame pixel.
+    """
+    size, device = obj.shape[-1], obj.device
+    inside = silhouette(gen, b, k, device)
+    c = (torch.arange(size, device=device, dtype=torch.float32) - (size - 1) / 2) / (size / 2)
+    cv, cu = torch.meshgrid(c, c, indexing='ij')
+    mask = inside(cu.expand(b, k, size, size), cv.expand(b, k, size, size)).float()
+    return torch.cat((obj, mask.view(b * k, 1, size, size)), dim=1)
+
+
+def _placements(gen: torch.Generator, cfg: PairConfig, pos: torch.Tensor, size: int, margin: int, h: int,
+                w: int) -> torch.Tensor:
+    """Each layer's canvas -> frame-1 px map M_1: (b, 1 + k, 3, 3), layer 0 = the background.
+
+    The background canvas has ``margin`` px on every side; an object's S x S canvas (``size``) is turned
+    by a random angle, scaled to a log-uniform side in ``cfg.obj_size`` (a share of the shorter frame
+    side) and centred on its frame-1 centre ``pos`` (b, k, 2) px.
+    """
+    (b, k), device = pos.shape[:2], pos.device
     angle = torch.rand(b, k, generator=gen, device=device) * (2 * math.pi)
     scale = torch.exp(
         torch.rand(b, k, generator=gen, device=device) * math.log(cfg.obj_size[1] / cfg.obj_size[0])
@@ -257,19 +229,7 @@ def render_pairs(
     place_bg = translation_matrix(
         torch.full((b, 1), -float(margin), device=device), torch.full((b, 1), -float(margin), device=device)
     )
-    place = torch.cat((place_bg, place_obj), 1)  # M_1 per layer, (b, 1 + k, 3, 3)
-
-    ys, xs = torch.meshgrid(
-        torch.arange(h, device=device, dtype=torch.float32),
-        torch.arange(w, device=device, dtype=torch.float32),
-        indexing='ij',
-    )
-    grid = torch.stack((xs.flatten(), ys.flatten(), torch.ones_like(xs.flatten())), -1)  # (h*w, 3)
-    frames, ids = zip(*(_composite(bg, obj, place if t == 0 else motions @ place, grid, active, h, w)
-                        for t in range(2)), strict=True)
-    flow, noc = _flow_and_visibility(motions, grid, ids, xs, ys)
-    img1, img2 = photometric(gen, frames[0], frames[1], cfg)
-    return PairBatch(img1, img2, flow, noc)
+    return torch.cat((place_bg, place_obj), 1)
 
 
 def _composite(bg: torch.Tensor, obj: torch.Tensor, placement: torch.Tensor, grid: torch.Tensor,
@@ -290,7 +250,7 @@ def _composite(bg: torch.Tensor, obj: torch.Tensor, placement: torch.Tensor, gri
 
     """
     b, k = active.shape
-    canvas = _project(torch.linalg.inv(placement), grid)  # (b, 1 + k, h*w, 2) canvas px
+    canvas = project(torch.linalg.inv(placement), grid)  # (b, 1 + k, h*w, 2) canvas px
     img = _sample(bg, canvas[:, 0], h, w, 'reflection')
     lid = torch.zeros(b, h, w, dtype=torch.long, device=bg.device)
     obj_img = _sample(obj, canvas[:, 1:].reshape(b * k, h * w, 2), h, w, 'zeros').view(b, k, 4, h, w)
@@ -317,7 +277,7 @@ def _flow_and_visibility(motions: torch.Tensor, grid: torch.Tensor, ids: Sequenc
 
     """
     b, h, w = ids[0].shape
-    targets = _project(motions, grid).view(b, motions.shape[1], h, w, 2)
+    targets = project(motions, grid).view(b, motions.shape[1], h, w, 2)
     top = ids[0].view(b, 1, h, w, 1).expand(b, 1, h, w, 2)
     flow = (targets.gather(1, top)[:, 0] - torch.stack((xs, ys), -1)).permute(0, 3, 1, 2).contiguous()
     tx = torch.round(xs + flow[:, 0]).long()

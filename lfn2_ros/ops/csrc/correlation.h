@@ -58,6 +58,14 @@ inline void check_correlation_args(
               "sign of the output), got ", negative_slope);
 }
 
+// The problem shape of a call with features f1 (N, C, H, W) (index::ProblemShape, shared with the device).
+template <typename Small>
+index::ProblemShape<Small> problem_shape_of(const at::Tensor& f1, int64_t max_displacement, int64_t stride,
+                                            int64_t dilation_patch) {
+  return index::problem_shape<Small>(f1.size(0), f1.size(1), f1.size(2), f1.size(3), max_displacement, stride,
+                                     dilation_patch);
+}
+
 inline void check_correlation_grad(
     const at::Tensor& grad_out, const at::Tensor& out, const at::Tensor& f1, int64_t max_displacement,
     int64_t stride) {

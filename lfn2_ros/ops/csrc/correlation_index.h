@@ -34,6 +34,43 @@ LFN2_HOST_DEVICE int64_t displacement(int64_t i, int64_t max_displacement, int64
 
 LFN2_HOST_DEVICE bool inside(int64_t v, int64_t size) { return v >= 0 && v < size; }
 
+// CorrBlock's LeakyReLU as torch computes it: v > 0 ? v : v * slope (slope >= 0, so the backward reads the
+// sign of the pre-activation from the output).
+template <typename T>
+LFN2_HOST_DEVICE T leaky(T v, T slope) {
+  return v > T(0) ? v : v * slope;
+}
+
+// The shape of one call, which every kernel of both backends derives from f1's sizes and the op's arguments
+// (docs/extension.md#shared-index-maths). `Small` is the type of the per-displacement quantities: int64_t in
+// the CPU kernels; int in the CUDA kernels, whose inner loops divide by P, and 32-bit integer division is
+// several times cheaper than 64-bit on a GPU (the host checks md, stride and dil against small limits).
+template <typename Small>
+struct ProblemShape {
+  int64_t N, C, H, W;  // f1's sizes (N, C, H, W)
+  int64_t oH, oW;      // output rows and columns: out_size(H, stride), out_size(W, stride)
+  Small md, P;         // max displacement and P = 2 * md + 1 displacements per axis
+  Small stride, dil;   // output stride and patch dilation, level px
+};
+
+template <typename Small>
+LFN2_HOST_DEVICE ProblemShape<Small> problem_shape(int64_t N, int64_t C, int64_t H, int64_t W,
+                                                   int64_t max_displacement, int64_t stride,
+                                                   int64_t dilation_patch) {
+  ProblemShape<Small> s;
+  s.N = N;
+  s.C = C;
+  s.H = H;
+  s.W = W;
+  s.oH = out_size(H, stride);
+  s.oW = out_size(W, stride);
+  s.md = static_cast<Small>(max_displacement);
+  s.P = static_cast<Small>(2 * max_displacement + 1);
+  s.stride = static_cast<Small>(stride);
+  s.dil = static_cast<Small>(dilation_patch);
+  return s;
+}
+
 // Rounded arithmetic. On the device, nvcc contracts a*b+c into an FMA by default, which would round the
 // grid_sample weights and mask differently from PyTorch's kernels; the _rn intrinsics are never contracted.
 // Host code is compiled with -ffp-contract=off (see _build.py) for the same reason.

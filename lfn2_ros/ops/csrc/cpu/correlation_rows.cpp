@@ -28,6 +28,7 @@
 #define LFN2_ROWS_AVX2 1
 #endif
 
+#include "../correlation.h"
 #include "../correlation_index.h"
 #include "cpu_isa.h"
 
@@ -35,41 +36,27 @@ namespace lfn2 {
 namespace cpu {
 namespace {
 
+using index::leaky;
+
 constexpr int64_t kLanes = 8;  // output pixels per block (one AVX2 register of float)
 constexpr int kMaxShifts = 7;  // horizontal displacements per block: 7 accumulators + f1 + a W load <= 16 ymm
 
-struct RowGeometry {
-  int64_t N, C, H, W;
-  int64_t s;       // stride == dilation_patch: subsampling of rows and columns
-  int64_t Hs, Ws;  // output rows and columns (subsampled image size)
-  int64_t md, P;
-  int64_t Wa;  // f1 row buffer width: Ws rounded up to kLanes
-  int64_t Wp;  // W row buffer width: md zero columns, Wa columns (zeros past Ws), md zero columns
+// The problem shape (correlation_index.h) and the row buffer widths. The stride subsamples rows and columns
+// (oH x oW is the subsampled image size), and dil == stride (with md = 0, dil is never read).
+struct RowGeometry : index::ProblemShape<int64_t> {
+  int64_t Wa;  // f1 row buffer width: oW rounded up to kLanes
+  int64_t Wp;  // W row buffer width: md zero columns, Wa columns (zeros past oW), md zero columns
 };
 
 RowGeometry make_row_geometry(const at::Tensor& f1, int64_t md, int64_t stride) {
-  RowGeometry g;
-  g.N = f1.size(0);
-  g.C = f1.size(1);
-  g.H = f1.size(2);
-  g.W = f1.size(3);
-  g.s = stride;
-  g.Hs = index::out_size(g.H, stride);
-  g.Ws = index::out_size(g.W, stride);
-  g.md = md;
-  g.P = 2 * md + 1;
-  g.Wa = (g.Ws + kLanes - 1) / kLanes * kLanes;
+  RowGeometry g{problem_shape_of<int64_t>(f1, md, stride, /*dilation_patch=*/stride)};
+  g.Wa = (g.oW + kLanes - 1) / kLanes * kLanes;
   // A channel stride (2 Wa floats for f1, Wp for W) of a multiple of 128 bytes maps the C rows of a block onto
   // a few L1 sets, which then evict each other between the passes over them (measured 2x slower at 1024 px).
   if (g.Wa % 16 == 0) g.Wa += kLanes;
   g.Wp = g.Wa + 2 * md;
   if (g.Wp % 32 == 0) g.Wp += kLanes;
   return g;
-}
-
-template <typename T>
-inline T leaky(T v, T slope) {
-  return v > T(0) ? v : v * slope;
 }
 
 // Calls fn(std::integral_constant<int, N>{}) with N = ni in [1, kMaxShifts]: each register block is compiled
@@ -296,16 +283,16 @@ class PaddedRowRing {
   PaddedRowRing(const RowGeometry& g, const T* f2, const T* flow)
       : g_(g), f2_(f2), flow_(flow), buf_(static_cast<size_t>((g.P + 1) * g.C * g.Wp)), tag_(g.P + 1, -1) {
     if (flow_ != nullptr) {
-      off_.resize(4 * g.Ws);
-      w_.resize(4 * g.Ws);
+      off_.resize(4 * g.oW);
+      w_.resize(4 * g.oW);
     }
   }
 
-  // Subsampled row r (0 <= r < Hs) of batch item n as a (C, Wp) block: W[n, c, s*r, s*m] at column md + m.
+  // Subsampled row r (0 <= r < oH) of batch item n as a (C, Wp) block: W[n, c, s*r, s*m] at column md + m.
   const T* row(int64_t n, int64_t r) {
     const int64_t slot = r % (g_.P + 1);
     T* dst = buf_.data() + slot * g_.C * g_.Wp;
-    const int64_t tag = n * g_.Hs + r;
+    const int64_t tag = n * g_.oH + r;
     if (tag_[slot] != tag) {
       if (flow_ == nullptr) {
         copy_row(n, r, dst);
@@ -320,18 +307,18 @@ class PaddedRowRing {
  private:
   void zero_margins(T* d) const {
     std::fill(d, d + g_.md, T(0));
-    std::fill(d + g_.md + g_.Ws, d + g_.Wp, T(0));
+    std::fill(d + g_.md + g_.oW, d + g_.Wp, T(0));
   }
 
   void copy_row(int64_t n, int64_t r, T* dst) const {
     for (int64_t c = 0; c < g_.C; ++c) {
-      const T* src = f2_ + ((n * g_.C + c) * g_.H + g_.s * r) * g_.W;
+      const T* src = f2_ + ((n * g_.C + c) * g_.H + g_.stride * r) * g_.W;
       T* d = dst + c * g_.Wp;
       zero_margins(d);
-      if (g_.s == 1) {
-        std::memcpy(d + g_.md, src, static_cast<size_t>(g_.Ws) * sizeof(T));
+      if (g_.stride == 1) {
+        std::memcpy(d + g_.md, src, static_cast<size_t>(g_.oW) * sizeof(T));
       } else {
-        for (int64_t m = 0; m < g_.Ws; ++m) d[g_.md + m] = src[g_.s * m];
+        for (int64_t m = 0; m < g_.oW; ++m) d[g_.md + m] = src[g_.stride * m];
       }
     }
   }
@@ -341,24 +328,24 @@ class PaddedRowRing {
   // and reads an in-image pixel instead, so the channel loop has no branches (for finite features this
   // adds exactly +0, which is what the reference adds).
   void warp_row(int64_t n, int64_t r, T* dst) {
-    const int64_t HW = g_.H * g_.W, Ws = g_.Ws, qy = g_.s * r;
+    const int64_t HW = g_.H * g_.W, oW = g_.oW, qy = g_.stride * r;
     const T* fl = flow_ + n * 2 * HW + qy * g_.W;
-    for (int64_t m = 0; m < Ws; ++m) {
-      const int64_t qx = g_.s * m;
+    for (int64_t m = 0; m < oW; ++m) {
+      const int64_t qx = g_.stride * m;
       const index::Taps<T> t = index::bilinear_taps<T>(qx, qy, fl[qx], fl[HW + qx], g_.H, g_.W);
       for (int k = 0; k < 4; ++k) {
         const bool in = t.valid && t.tap_in(k);
         const int64_t ty = std::clamp<int64_t>(t.tap_y(k), 0, g_.H - 1);
         const int64_t tx = std::clamp<int64_t>(t.tap_x(k), 0, g_.W - 1);
-        off_[k * Ws + m] = static_cast<int32_t>(ty * g_.W + tx);
-        w_[k * Ws + m] = in ? t.w[k] : T(0);
+        off_[k * oW + m] = static_cast<int32_t>(ty * g_.W + tx);
+        w_[k * oW + m] = in ? t.w[k] : T(0);
       }
     }
     const WarpFn<T> blend = warp_fn<T>();
     for (int64_t c = 0; c < g_.C; ++c) {
       T* d = dst + c * g_.Wp;
       zero_margins(d);
-      blend(f2_ + (n * g_.C + c) * HW, off_.data(), w_.data(), Ws, d + g_.md);
+      blend(f2_ + (n * g_.C + c) * HW, off_.data(), w_.data(), oW, d + g_.md);
     }
   }
 
@@ -373,42 +360,42 @@ class PaddedRowRing {
 
 template <typename T>
 void forward_rows(const RowGeometry& g, const T* f1, const T* f2, const T* flow, T slope, T* out) {
-  const int64_t P = g.P, C = g.C, plane = g.Hs * g.Ws;
+  const int64_t P = g.P, C = g.C, plane = g.oH * g.oW;
   const BlockFn<T> block = block_fn<T>();
   const DualFn<T> dual = dual_fn<T>();
   const int64_t a_cs = 2 * g.Wa;  // f1 rows oh and oh + 1 interleaved per channel: (C, 2, Wa)
-  at::parallel_for(0, g.N * g.Hs, 1, [&](int64_t r0, int64_t r1) {
+  at::parallel_for(0, g.N * g.oH, 1, [&](int64_t r0, int64_t r1) {
     PaddedRowRing<T> ring(g, f2, flow);
-    std::vector<T> a(static_cast<size_t>(C * a_cs), T(0));  // columns past Ws stay 0
+    std::vector<T> a(static_cast<size_t>(C * a_cs), T(0));  // columns past oW stay 0
     std::vector<const T*> rows(P + 1);
     for (int64_t rr = r0; rr < r1;) {
-      const int64_t n = rr / g.Hs, oh = rr % g.Hs;
+      const int64_t n = rr / g.oH, oh = rr % g.oH;
       // Output rows oh and oh + 1 together when both belong to this thread and batch item.
-      const int64_t count = (rr + 1 < r1 && oh + 1 < g.Hs) ? 2 : 1;
+      const int64_t count = (rr + 1 < r1 && oh + 1 < g.oH) ? 2 : 1;
       for (int64_t t = 0; t < count; ++t) {
         for (int64_t c = 0; c < C; ++c) {
-          const T* src = f1 + ((n * C + c) * g.H + g.s * (oh + t)) * g.W;
+          const T* src = f1 + ((n * C + c) * g.H + g.stride * (oh + t)) * g.W;
           T* d = a.data() + c * a_cs + t * g.Wa;
-          if (g.s == 1) {
-            std::memcpy(d, src, static_cast<size_t>(g.Ws) * sizeof(T));
+          if (g.stride == 1) {
+            std::memcpy(d, src, static_cast<size_t>(g.oW) * sizeof(T));
           } else {
-            for (int64_t m = 0; m < g.Ws; ++m) d[m] = src[g.s * m];
+            for (int64_t m = 0; m < g.oW; ++m) d[m] = src[g.stride * m];
           }
         }
       }
       // W row k (image row oh - md + k) is displacement row j = k - t of output row oh + t.
       for (int64_t k = 0; k < P + count - 1; ++k) {
         const int64_t r = oh - g.md + k;
-        rows[k] = index::inside(r, g.Hs) ? ring.row(n, r) : nullptr;
+        rows[k] = index::inside(r, g.oH) ? ring.row(n, r) : nullptr;
       }
-      T* out_row = out + n * P * P * plane + oh * g.Ws;  // output row oh + t starts at out_row + t * Ws
-      for (int64_t x0 = 0; x0 < g.Ws; x0 += kLanes) {
-        const int64_t valid = std::min(kLanes, g.Ws - x0);
+      T* out_row = out + n * P * P * plane + oh * g.oW;  // output row oh + t starts at out_row + t * oW
+      for (int64_t x0 = 0; x0 < g.oW; x0 += kLanes) {
+        const int64_t valid = std::min(kLanes, g.oW - x0);
         for (int64_t k = 0; k < P + count - 1; ++k) {
           const int64_t t_first = std::max<int64_t>(0, k - (P - 1)), t_last = std::min<int64_t>(count - 1, k);
           T* o[2];
           for (int64_t t = t_first; t <= t_last; ++t)
-            o[t - t_first] = out_row + t * g.Ws + (k - t) * P * plane + x0;
+            o[t - t_first] = out_row + t * g.oW + (k - t) * P * plane + x0;
           const int64_t outputs = t_last - t_first + 1;
           if (rows[k] == nullptr) {
             for (int64_t u = 0; u < outputs; ++u)

@@ -30,22 +30,12 @@ namespace cuda_kernels {
 // Tile width and channel chunk that fit kSmemBudget; TORCH_CHECKs the limits the kernels rely on.
 inline Geometry make_geometry(const at::Tensor& f1, int64_t md, int64_t stride, int64_t dil, bool flow,
                               size_t acc_size, bool grad_f1, const char* name) {
-  Geometry g;
-  g.N = f1.size(0);
-  g.C = f1.size(1);
-  g.H = f1.size(2);
-  g.W = f1.size(3);
-  g.oH = index::out_size(g.H, stride);
-  g.oW = index::out_size(g.W, stride);
+  Geometry g{problem_shape_of<int>(f1, md, stride, dil)};
   TORCH_CHECK(md <= 16 && stride <= 64 && dil <= 64, "lfn2::correlation (", name, "): max_displacement <= 16, "
               "stride <= 64 and dilation_patch <= 64 are supported, got ", md, ", ", stride, ", ", dil);
   TORCH_CHECK(g.H * g.W < INT_MAX, "lfn2::correlation (", name, "): H * W must be < 2^31, got ", g.H, " x ", g.W);
   TORCH_CHECK(g.H <= 65535 && g.N <= 65535, "lfn2::correlation (", name, "): N and H must be <= 65535 (grid "
               "y and z), got ", g.N, " and ", g.H);
-  g.md = static_cast<int>(md);
-  g.P = 2 * g.md + 1;
-  g.stride = static_cast<int>(stride);
-  g.dil = static_cast<int>(dil);
   g.flow = flow;
   const int P2 = g.P * g.P;
   g.TW = static_cast<int>(std::max<int64_t>(

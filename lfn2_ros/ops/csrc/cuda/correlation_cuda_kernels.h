@@ -36,9 +36,8 @@ constexpr int kMaxPairsPerThread = 8;   // forward accumulators per thread: a bl
 constexpr size_t kSmemBudget = 44 * 1024;  // below the 48 KiB a block gets without an opt-in
 constexpr auto kTaps = index::Unnormalize::kCuda;
 
-struct Geometry {
-  int64_t N, C, H, W, oH, oW;
-  int md, P, stride, dil;
+// The problem shape (32-bit per-displacement fields) and the tiling the host chose for it (make_geometry).
+struct Geometry : index::ProblemShape<int> {
   int TW;      // output pixels per block
   int RW;      // window columns: (TW - 1) * stride + 2 * md * dil + 1
   int CC;      // channels per shared-memory chunk
@@ -74,9 +73,22 @@ LFN2_DEVICE unsigned char* dynamic_smem() { return lfn2_smem; }
 LFN2_DEVICE unsigned char* dynamic_smem() { return emu::dynamic_smem(); }
 #endif
 
-template <typename T>
-LFN2_DEVICE T leaky(T v, T slope) {
-  return v > T(0) ? v : v * slope;
+// The dynamic shared memory of a tile kernel, carved by tile_layout: the window's tap weights and plane
+// offsets (with a flow only), the lead tile and the CC-channel window.
+template <typename acc_t>
+struct TileMemory {
+  acc_t* taps_w;
+  int* taps_off;
+  acc_t* lead;    // f1 (forward, CC x TW) or grad_out (grad f1, P*P x TW)
+  acc_t* window;  // win_s[c][r][col]
+};
+
+template <typename acc_t>
+LFN2_DEVICE TileMemory<acc_t> tile_memory(const Geometry& g, bool grad_f1) {
+  const TileLayout lay = tile_layout(g, grad_f1, sizeof(acc_t));
+  unsigned char* smem = dynamic_smem();
+  return {reinterpret_cast<acc_t*>(smem + lay.taps_w), reinterpret_cast<int*>(smem + lay.taps_off),
+          reinterpret_cast<acc_t*>(smem + lay.lead), reinterpret_cast<acc_t*>(smem + lay.window)};
 }
 
 // Bilinear taps of the window of output row `oh`, tile starting at output column ow0: per window pixel four
@@ -143,13 +155,10 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(
     const scalar_t* __restrict__ flow, acc_t slope, scalar_t* __restrict__ out) {
   const int64_t n = blockIdx.z, oh = blockIdx.y, ow0 = static_cast<int64_t>(blockIdx.x) * g.TW;
   const int P2 = g.P * g.P, pairs = P2 * g.TW, win = g.P * g.RW;
-  const TileLayout lay = tile_layout(g, /*grad_f1=*/false, sizeof(acc_t));
-  unsigned char* smem = dynamic_smem();
-  acc_t* tw = reinterpret_cast<acc_t*>(smem + lay.taps_w);
-  int* toff = reinterpret_cast<int*>(smem + lay.taps_off);
-  acc_t* f1_s = reinterpret_cast<acc_t*>(smem + lay.lead);
-  acc_t* win_s = reinterpret_cast<acc_t*>(smem + lay.window);
-  if (g.flow) window_taps<scalar_t, acc_t>(g, flow, n, oh, ow0, tw, toff);
+  const TileMemory<acc_t> sm = tile_memory<acc_t>(g, /*grad_f1=*/false);
+  acc_t* f1_s = sm.lead;
+  acc_t* win_s = sm.window;
+  if (g.flow) window_taps<scalar_t, acc_t>(g, flow, n, oh, ow0, sm.taps_w, sm.taps_off);
 
   acc_t acc[kMaxPairsPerThread];
 #pragma unroll
@@ -165,7 +174,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(
       f1_s[idx] = ow < g.oW ? static_cast<acc_t>(f1[(n * g.C + c0 + c) * plane + y * g.W + ow * g.stride])
                             : acc_t(0);
     }
-    load_window<scalar_t, acc_t>(g, f2, n, oh, ow0, c0, cc, tw, toff, win_s);
+    load_window<scalar_t, acc_t>(g, f2, n, oh, ow0, c0, cc, sm.taps_w, sm.taps_off, win_s);
     __syncthreads();
 #pragma unroll
     for (int m = 0; m < kMaxPairsPerThread; ++m) {
@@ -185,7 +194,9 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(
     if (pidx >= pairs) break;
     const int t = pidx % g.TW, k = pidx / g.TW;
     const int64_t ow = ow0 + t;
-    if (ow < g.oW) out[((n * P2 + k) * g.oH + oh) * g.oW + ow] = static_cast<scalar_t>(leaky(acc[m], slope));
+    if (ow < g.oW) {
+      out[((n * P2 + k) * g.oH + oh) * g.oW + ow] = static_cast<scalar_t>(index::leaky(acc[m], slope));
+    }
   }
 }
 
@@ -196,13 +207,10 @@ __global__ void __launch_bounds__(kThreads) grad_f1_kernel(
     acc_t* __restrict__ gf1) {
   const int64_t n = blockIdx.z, oh = blockIdx.y, ow0 = static_cast<int64_t>(blockIdx.x) * g.TW;
   const int P2 = g.P * g.P, win = g.P * g.RW;
-  const TileLayout lay = tile_layout(g, /*grad_f1=*/true, sizeof(acc_t));
-  unsigned char* smem = dynamic_smem();
-  acc_t* tw = reinterpret_cast<acc_t*>(smem + lay.taps_w);
-  int* toff = reinterpret_cast<int*>(smem + lay.taps_off);
-  acc_t* gp_s = reinterpret_cast<acc_t*>(smem + lay.lead);
-  acc_t* win_s = reinterpret_cast<acc_t*>(smem + lay.window);
-  if (g.flow) window_taps<scalar_t, acc_t>(g, flow, n, oh, ow0, tw, toff);
+  const TileMemory<acc_t> sm = tile_memory<acc_t>(g, /*grad_f1=*/true);
+  acc_t* gp_s = sm.lead;
+  acc_t* win_s = sm.window;
+  if (g.flow) window_taps<scalar_t, acc_t>(g, flow, n, oh, ow0, sm.taps_w, sm.taps_off);
   for (int idx = threadIdx.x; idx < P2 * g.TW; idx += blockDim.x) {
     const int k = idx / g.TW, t = idx % g.TW;
     const int64_t ow = ow0 + t;
@@ -212,7 +220,7 @@ __global__ void __launch_bounds__(kThreads) grad_f1_kernel(
   for (int64_t c0 = 0; c0 < g.C; c0 += g.CC) {
     const int cc = static_cast<int>(g.C - c0 < g.CC ? g.C - c0 : g.CC);
     __syncthreads();
-    load_window<scalar_t, acc_t>(g, f2, n, oh, ow0, c0, cc, tw, toff, win_s);
+    load_window<scalar_t, acc_t>(g, f2, n, oh, ow0, c0, cc, sm.taps_w, sm.taps_off, win_s);
     __syncthreads();
     for (int idx = threadIdx.x; idx < cc * g.TW; idx += blockDim.x) {
       const int c = idx / g.TW, t = idx % g.TW;
