@@ -190,20 +190,10 @@ def train_stage(
         stage_dir.mkdir(parents=True, exist_ok=True)
     model, optimizer, scaler, resumed = _open_stage(stage, cfg, init_state, ctx, latest)
     start_it, position, elapsed0 = resumed
-    net: torch.nn.Module = model
-    if ctx.distributed:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[ctx.local_rank] if ctx.device.type == 'cuda' else None)
+    net = _wrap_distributed(model, ctx)
     objective = shared.task.objective(stage)
     source = shared.task.stream(stage, position)
-    stage_meta = {
-        'stage': asdict(stage) | {'crop': list(stage.crop), 'data': asdict(stage.data or cfg.data)},
-        'seed': cfg.seed,
-        'world': ctx.world,
-        'amp': cfg.amp,
-        'decoupled_decay': cfg.decoupled_decay,
-        'task': shared.task.meta,
-    }
+    stage_meta = _stage_meta(stage, cfg, shared)
 
     def save(it: int, path: Path) -> None:
         if ctx.main:
@@ -226,9 +216,7 @@ def train_stage(
             raise FloatingPointError(f'{variant.alias}: non-finite loss at iteration {it}')
         it += 1
         shared.steps += 1
-        sums['metric'] += metric
-        sums['loss'] += loss
-        sums['n'] += 1
+        sums.update(metric=sums['metric'] + metric, loss=sums['loss'] + loss, n=sums['n'] + 1)
         if bar is not None:
             bar.update(1)
         last = it >= stage.iterations
@@ -246,6 +234,26 @@ def train_stage(
                                             'elapsed_s': elapsed0 + time.monotonic() - t0})
     distributed.barrier(ctx)
     return (final if finished else latest), finished
+
+
+def _wrap_distributed(model: LiteFlowNet2, ctx: distributed.DistContext) -> torch.nn.Module:
+    """The model DDP-wrapped when the run has several processes, else the model itself."""
+    if not ctx.distributed:
+        return model
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[ctx.local_rank] if ctx.device.type == 'cuda' else None)
+
+
+def _stage_meta(stage: StageConfig, cfg: TrainConfig, shared: _RunShared) -> dict[str, Any]:
+    """What every checkpoint of the stage records about how it was trained."""
+    return {
+        'stage': asdict(stage) | {'crop': list(stage.crop), 'data': asdict(stage.data or cfg.data)},
+        'seed': cfg.seed,
+        'world': shared.ctx.world,
+        'amp': cfg.amp,
+        'decoupled_decay': cfg.decoupled_decay,
+        'task': shared.task.meta,
+    }
 
 
 def _open_stage(stage: StageConfig, cfg: TrainConfig, init_state: Optional[dict[str, torch.Tensor]], ctx: Any,
