@@ -209,3 +209,17 @@ def test_carry_folder_resumes_like_the_run_directory(tmp_path):
     a, c = _state(straight), _state(resumed)
     for key in a:
         torch.testing.assert_close(a[key], c[key], rtol=0, atol=0, msg=key)
+
+
+def test_log_rows_follow_an_existing_header(tmp_path):
+    """A run resumed by a version whose log has more columns keeps the file's own columns."""
+    from lfn2_ros.training.log import append_row
+
+    path = tmp_path / 'log.csv'
+    path.write_text('stage,iteration,val_epe,health\n')
+    append_row(path, {'stage': 's', 'iteration': 3, 'train_photo': 0.5, 'val_epe': 1.5, 'health': 'ok'})
+    assert path.read_text().splitlines()[1] == 's,3,1.5,ok'
+    fresh = tmp_path / 'new.csv'
+    append_row(fresh, {'stage': 's', 'train_photo': 0.5})
+    with fresh.open() as f:
+        assert next(csv.DictReader(f))['train_photo'] == '0.5'

@@ -36,13 +36,21 @@ CSV_FIELDS = (
 
 
 def append_row(path: Path, row: dict[str, Any]) -> None:
-    """Append ``row`` (keys of :data:`CSV_FIELDS`, missing ones empty) to the CSV, header first."""
-    new = not path.exists()
+    """Append ``row`` (keys of :data:`CSV_FIELDS`, missing ones empty) to the CSV, header first.
+
+    An existing file keeps its own header: a run resumed by a newer version, whose
+    :data:`CSV_FIELDS` gained columns, must not write rows that the header does not describe.
+    """
+    fields: tuple[str, ...] = CSV_FIELDS
+    if path.exists() and path.stat().st_size:
+        with path.open(newline='') as f:
+            fields = tuple(next(csv.reader(f), CSV_FIELDS))
+    new = not path.exists() or not path.stat().st_size
     with path.open('a', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction='ignore')
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction='ignore')
         if new:
             writer.writeheader()
-        writer.writerow({k: row.get(k, '') for k in CSV_FIELDS})
+        writer.writerow({k: row.get(k, '') for k in fields})
 
 
 def plot_log(csv_path: Path, png_path: Path) -> None:
