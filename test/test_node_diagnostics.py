@@ -18,7 +18,11 @@ class Clock:
 
 
 @pytest.fixture
-def health():
+def health(monkeypatch):
+    from lfn2_ros.ops import _build
+
+    # the reasons below are the camera's own; a JIT build elsewhere in this test process must not show
+    monkeypatch.setattr(_build, '_status', _build.BuildStatus('idle', 'not loaded', 0.0))
     clock = Clock()
     h = CameraHealth(clock=clock, stall_s=3.0)
     h.clock = clock

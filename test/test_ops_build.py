@@ -132,6 +132,10 @@ def test_live_builder_is_waited_for_with_a_bound(monkeypatch, tmp_path, caplog):
     monkeypatch.setenv('LFN2_BUILD_WAIT_S', '1')
     calls = []
     monkeypatch.setattr(cpp_extension, 'load', _fake_torch_load(calls))
+    states = []
+    set_status = _build._set_status
+    monkeypatch.setattr(_build, '_set_status', lambda state, message: (states.append(state),
+                                                                        set_status(state, message)))
     directory = tmp_path / _build.production_library_name()
     directory.mkdir()
     fd = os.open(directory / '.lfn2_build.lock', os.O_RDWR | os.O_CREAT)
@@ -144,7 +148,8 @@ def test_live_builder_is_waited_for_with_a_bound(monkeypatch, tmp_path, caplog):
     finally:
         os.close(fd)
     assert calls == []
-    assert _build.build_status().state == 'waiting'
+    # 'waiting' while it waited, and not after: load() records the failure for the diagnostics
+    assert 'waiting' in states and _build.build_status().state != 'waiting'
     assert any('waiting for another process' in r.getMessage() for r in caplog.records)
 
 
@@ -196,3 +201,13 @@ def test_real_build_killed_mid_compile_does_not_hang_the_next_one(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert 'left by a build that was killed' in second.stderr
     assert second.stdout.strip().startswith('lfn2_ops_cpu_')
+
+
+def test_a_finished_jit_build_does_not_leave_the_status_compiling():
+    """The emulated test backend builds through jit_load too: the node must not report it as compiling."""
+    from lfn2_ros.ops import _build_emulated
+
+    ok, message = _build_emulated.load()[:2]
+    if not ok:
+        pytest.skip(f'emulated backend unavailable: {message}')
+    assert _build.build_status().state != 'compiling'

@@ -307,13 +307,18 @@ def jit_load(prefix: str, sources_: list[str], *, cflags: list[str], ldflags: li
     name = jit_library_name(prefix, sources_, cflags=cflags, ldflags=ldflags, with_cuda=with_cuda,
                             cuda_cflags=cuda_cflags)
     directory = jit_build_directory(name)
-    fd = _acquire_build_lock(directory, float(os.environ.get('LFN2_BUILD_WAIT_S', '900')))
+    before = _status
+    try:
+        fd = _acquire_build_lock(directory, float(os.environ.get('LFN2_BUILD_WAIT_S', '900')))
+    except BaseException:  # a wait that timed out: load() records the failure, nothing waits any more
+        _set_status(before.state, before.message)
+        raise
     try:
         _remove_stale_torch_lock(directory)
         if not (directory / f'{name}.so').exists():
             log.warning('lfn2 extension: compiling %s into %s (1-2 min on a 2-core CPU; colcon build or pip '
                         'install compile the production kernels once, ahead of time)', prefix, directory)
-        _set_status('compiling', f'compiling the correlation extension into {directory}')
+            _set_status('compiling', f'compiling the correlation extension into {directory}')
         os.environ.setdefault('MAX_JOBS', '1')
         # Copies: torch appends its libraries to extra_ldflags in place, which would change LD_FLAGS and with
         # it the name (and directory) of every later build in this process.
@@ -324,6 +329,9 @@ def jit_load(prefix: str, sources_: list[str], *, cflags: list[str], ldflags: li
                            with_cuda=with_cuda, is_python_module=False, verbose=verbose, **kwargs)
     finally:
         os.close(fd)
+        # The status describes the production extension for the node's diagnostics: a finished build (or
+        # one of the emulated test backend) must not leave it saying 'compiling'; load() records the result.
+        _set_status(before.state, before.message)
     return name
 
 
