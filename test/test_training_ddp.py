@@ -13,7 +13,7 @@ from lfn2_ros.model import build_liteflownet2
 from lfn2_ros.model.losses import build_loss
 from lfn2_ros.training.motion import PairConfig
 from lfn2_ros.training.pairs import PairStream, render_pairs
-from lfn2_ros.training.trainer import training_loss
+from lfn2_ros.training.tasks import training_loss
 
 VARIANT, H, W, PER_RANK, SEED = 'pre_M5S5R5', 64, 96, 2, 3
 DATA = PairConfig(obj_count=(1, 2), max_translation_px=10.0)

@@ -31,27 +31,22 @@ from lfn2_ros.training import distributed
 from lfn2_ros.training.config import CONFIG_LR, FULL_SCHEDULE, StageConfig, TrainConfig, lr_at, stage_names
 from lfn2_ros.training.health import check_model
 from lfn2_ros.training.log import append_row, plot_log
-from lfn2_ros.training.metrics import evaluate_batches, level_grad_norms, mean_epe, predict_flow
+from lfn2_ros.training.metrics import level_grad_norms
 from lfn2_ros.training.state import load_training_state, save_training_state
 from lfn2_ros.training.surgery import freeze_except, reinit_dead_units
-from lfn2_ros.training.tasks import Objective, SupervisedTask, TrainingTask, amp_context, training_loss
+from lfn2_ros.training.tasks import Objective, SupervisedTask, TrainingTask
 
 __all__ = [
     'CONFIG_LR',
     'FULL_SCHEDULE',
     'StageConfig',
     'TrainConfig',
-    'amp_context',
-    'evaluate_batches',
     'level_grad_norms',
     'load_matching',
     'make_optimizer',
-    'mean_epe',
-    'predict_flow',
     'run_training',
     'stage_names',
     'train_stage',
-    'training_loss',
     'zero_flow_heads',
 ]
 
