@@ -198,6 +198,7 @@ def _summary_text(metrics: dict, out: str) -> str:
     if skipped:
         lines.append(f'{len(skipped)} pairs skipped (listed in metrics.json and the report), e.g. '
                      f'{skipped[0]["split"]} {skipped[0]["pair"]}: {skipped[0]["reason"]}')
+    lines.extend(f'warning: {w}' for w in metrics['input'].get('warnings') or [])
     for name, split in metrics['splits'].items():
         parts = [f'{name}:']
         gt = split.get('gt')

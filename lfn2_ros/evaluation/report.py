@@ -161,6 +161,7 @@ def _document(metrics: Mapping, figures: Sequence[tuple[str, str]], strip_html: 
         + (f', topic <code>{html.escape(str(inp.get("topic")))}</code>' if inp.get('topic') else '')
         + f'; {metrics["pairs"]} pairs; device {html.escape(metrics["device"])}.</p>',
         _skipped_list(inp.get('skipped') or []),
+        ''.join(f'<p><b>Warning:</b> {html.escape(str(w))}</p>' for w in inp.get('warnings') or []),
         '<h2>Metrics per split</h2>', _split_table(metrics),
         '<h2>Runtime</h2>', _runtime_table(metrics['runtime']),
         '<h2>Per pair</h2>', *(_img_tag(uri, name) for name, uri in figures),

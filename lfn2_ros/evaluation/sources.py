@@ -92,6 +92,8 @@ def open_input(*, bag: str | Path | None, topic: str | None, gt_topic: str | Non
             'type': 'rosbag2', 'path': str(bag), 'storage': source.storage, 'topic': topic,
             'gt_topic': gt_topic, 'frames_in_range': source.num_frames, 'start_s': start_s, 'end_s': end_s,
             'skipped': skipped,
+            'frames_lost': 0 if source.frame_loss is None else source.frame_loss.lost,
+            'warnings': list(source.warnings),
         }
         return EvaluationInput(source.iter_pairs(ids, skipped=record), len(ids), info, 'bag', source)
     if start_s is not None or end_s is not None or gt_topic or topic:

@@ -13,7 +13,8 @@ topic, message index and time. A bag that cannot be opened or read at all (a cor
 
 Pairs are formed as the flow node forms them (:mod:`lfn2_ros.io.pairs`, docs/node.md#pairing-rules): not
 when the second frame's header stamp is not later than the first's (a looped bag), not across a change of
-image size or encoding. A frame that cannot be read or decoded breaks the pairs that use it. Such pairs
+image size or encoding, not across a hole where the bag lost frames (:mod:`lfn2_ros.io.bag_loss`). A frame
+that cannot be read or decoded breaks the pairs that use it. Such pairs
 are recorded in a ``skipped`` list given by the caller (``{'split', 'pair', 'reason'}``, as
 :func:`lfn2_ros.io.datasets.list_samples` records dataset pairs) and the reading goes on; without a list
 the first one raises :class:`BagError` (``evaluate --strict``).
@@ -30,6 +31,7 @@ import numpy as np
 from rosbags.rosbag2 import Reader, ReaderError
 
 from lfn2_ros.io import image_decode
+from lfn2_ros.io.bag_loss import find_frame_loss
 from lfn2_ros.io.bag_records import (
     IMAGE_TYPE,
     IMAGE_TYPES,
@@ -154,6 +156,12 @@ class BagSource:
                 self.frames.append((t, None))
                 continue
             self.frames.append((t, sec * 1_000_000_000 + nsec))
+        # The metadata counts the whole bag, so only an unwindowed read can be checked against it.
+        self.frame_loss = None if start_s is not None or end_s is not None else find_frame_loss(
+            [t for t, _ in self.frames], getattr(self.connection, 'msgcount', None))
+        self.warnings: list[str] = []
+        if self.frame_loss is not None and not self.frame_loss.gap_pairs:
+            self.warnings.append(f'topic {topic!r} in {self.path}: {self.frame_loss.unlocated()}')
         if len(self.frames) < 2:
             window = ''
             if start_s is not None or end_s is not None:
@@ -196,8 +204,10 @@ class BagSource:
                      skipped: list[dict] | None = None) -> list[int]:
         """Indices of the pairs to evaluate: pair i = (frame i, frame i + 1).
 
-        A pair whose frame has an unreadable header, or whose second stamp is not later than the
-        first (a looped bag, a clock reset: the node restarts pairing there too), is not returned.
+        A pair whose frame has an unreadable header, whose second stamp is not later than the
+        first (a looped bag, a clock reset: the node restarts pairing there too), or that spans a hole
+        where the bag lost frames (:attr:`frame_loss`), is not returned. A loss that cannot be located
+        (:attr:`warnings`) raises without ``skipped``: it is bad input, and strict stops at it.
 
         Args:
             stride: consider every ``stride``-th pair (1 = all consecutive pairs).
@@ -214,6 +224,8 @@ class BagSource:
         """
         if stride < 1:
             raise ValueError(f'stride must be >= 1, got {stride}')
+        if skipped is None and self.warnings:
+            raise BagError(self.warnings[0])
         ids: list[int] = []
         for p in range(0, self.num_frames - 1, stride):
             if max_pairs is not None and len(ids) >= max_pairs:
@@ -232,6 +244,8 @@ class BagSource:
             if stamp is None:
                 return self._unreadable[i]
         why = stamp_break_reason(stamp1, stamp2)  # no gap limit: offline, every frame of the bag is read
+        if why is None and self.frame_loss is not None and p in self.frame_loss.gap_pairs:
+            why = self.frame_loss.gap_reason(p)
         return None if why is None else self._not_paired(p, why)
 
     def _not_paired(self, p: int, why: str) -> str:
