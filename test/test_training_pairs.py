@@ -132,3 +132,19 @@ def test_numpy_view_and_presets():
         preset('nope')
     with pytest.raises(ValueError, match='at least 8x8'):
         render_pairs(0, 0, 1, 4, 64)
+
+
+def test_translation_preset_moves_one_plane_rigidly():
+    flow = render_pairs(0, 0, 6, H, W, preset('translation')).flow
+    per_pair = flow.flatten(2)
+    assert torch.allclose(per_pair, per_pair[..., :1].expand_as(per_pair), atol=1e-4)  # one vector per pair
+    assert float(flow.norm(dim=1).max()) <= 40.0 + 1e-3
+
+
+def test_photo_bank_holds_no_benchmark_and_only_licensed_photos():
+    from lfn2_ros.training.textures import SKIMAGE_PHOTOS
+
+    # Middlebury 2014's motorcycle is a benchmark image: never a training texture (model card, Weights)
+    assert 'stereo_motorcycle' not in SKIMAGE_PHOTOS
+    assert not {'coffee', 'rocket'} & set(SKIMAGE_PHOTOS)  # kept for evaluation
+    assert all(licence for licence in SKIMAGE_PHOTOS.values())
