@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from lfn2_ros.training.data_textures import object_mask, texture
+from lfn2_ros.training.textures import SKIMAGE_PHOTOS
 
 __all__ = [
     'EVAL_PHOTOS',
@@ -53,11 +54,8 @@ __all__ = [
 HELDOUT_SEED = 1_000_003
 """Seed of the fixed validation stream (training uses seeds below 10^6)."""
 
-TRAIN_PHOTOS = (
-    'astronaut', 'chelsea', 'stereo_motorcycle', 'immunohistochemistry', 'hubble_deep_field', 'retina',
-    'coins', 'camera', 'brick', 'grass', 'gravel', 'moon', 'clock', 'cell', 'text', 'page',
-)
-"""scikit-image photos used as training textures."""
+TRAIN_PHOTOS = tuple(SKIMAGE_PHOTOS)
+"""scikit-image photos used as training textures: the photo bank's, with their licences there."""
 
 EVAL_PHOTOS = ('coffee', 'rocket')
 """Colour photos never used as training textures (for real-photo checks of trained weights)."""
