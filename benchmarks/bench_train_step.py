@@ -18,7 +18,6 @@ emulates it and is slower.
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import sys
 import time
@@ -41,7 +40,9 @@ VARIANT = 'pre_M3S3R3'
 
 def time_steps(model: torch.nn.Module, batch, amp: str, repeats: int) -> tuple[float, float]:
     """Median seconds per step over ``repeats`` steps (after one warm-up), and the first step's loss."""
-    model = copy.deepcopy(model)
+    fresh = build_liteflownet2(get_variant(VARIANT))
+    fresh.load_state_dict(model.state_dict())  # the same weights for each precision
+    model = fresh
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
     loss_fn = build_loss(get_variant(VARIANT))
     times, first_loss = [], None
@@ -52,7 +53,7 @@ def time_steps(model: torch.nn.Module, batch, amp: str, repeats: int) -> tuple[f
         loss.backward()
         opt.step()
         if i == 0:
-            first_loss = float(loss)
+            first_loss = float(loss.detach())
         else:
             times.append(time.perf_counter() - start)
     return statistics.median(times), first_loss
