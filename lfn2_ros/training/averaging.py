@@ -19,70 +19,65 @@ from typing import Any, Union
 
 import torch
 
-from lfn2_ros.model import build_liteflownet2, get_variant, save_checkpoint
+from lfn2_ros.model import LiteFlowNet2, load_checkpoint, save_checkpoint
 from lfn2_ros.model.checkpoint import CheckpointError, read_checkpoint
 
 __all__ = ['average_checkpoints', 'write_average']
 
 
+def _mean(
+    paths: Sequence[Union[str, os.PathLike]],
+) -> tuple[LiteFlowNet2, dict[str, torch.Tensor], list[dict]]:
+    """The first file's model, the element-wise mean of every file's state dict, and each file's meta."""
+    if not paths:
+        raise CheckpointError('no checkpoint to average')
+    first: LiteFlowNet2 | None = None
+    total: dict[str, torch.Tensor] = {}
+    metas = []
+    for path in paths:
+        # the loader every tool uses: it checks keys, shapes and finiteness and detects the variant
+        model = load_checkpoint(path)
+        if first is None:
+            first = model
+        elif model.variant.name != first.variant.name:
+            raise CheckpointError(f'{path} has other keys than {paths[0]} (variant {model.variant.alias}, '
+                                  f'not {first.variant.alias}): only checkpoints of one run can be averaged')
+        metas.append(read_checkpoint(path)[1])
+        for key, value in model.state_dict().items():
+            total[key] = total[key] + value.double() if key in total else value.double()
+    return first, {key: (value / len(paths)).float() for key, value in total.items()}, metas
+
+
 def average_checkpoints(
     paths: Sequence[Union[str, os.PathLike]],
 ) -> tuple[dict[str, torch.Tensor], list[dict]]:
-    """The element-wise mean of the floating-point tensors of ``paths`` (float32, accumulated in float64).
+    """The element-wise mean of the tensors of ``paths`` (float32, accumulated in float64).
 
     Args:
-        paths: checkpoints of one architecture (``latest.pth`` copies, ``final.pth``, exported files).
+        paths: checkpoints of one variant (``latest.pth`` copies, ``final.pth``, exported files).
 
     Returns:
-        ``(state_dict, metas)``: the averaged tensors (non-float tensors are taken from the first file,
-        and must be equal in all) and each file's meta, in order.
+        ``(state_dict, metas)``: the averaged tensors and each file's meta, in order.
 
     Raises:
-        CheckpointError: no path, differing keys or shapes, differing non-float tensors, or a
-            non-finite value in any file.
+        CheckpointError: no path, a file :func:`lfn2_ros.model.load_checkpoint` refuses (wrong keys or
+            shapes, NaN or inf), or files of different variants.
 
     """
-    if not paths:
-        raise CheckpointError('no checkpoint to average')
-    total: dict[str, torch.Tensor] = {}
-    fixed: dict[str, torch.Tensor] = {}
-    metas = []
-    for path in paths:
-        state, meta, _ = read_checkpoint(path)
-        metas.append(meta)
-        if total and set(state) != set(total) | set(fixed):
-            raise CheckpointError(f'{path} has other keys than {paths[0]}')
-        for key, value in state.items():
-            if not value.is_floating_point():
-                if key in fixed and not torch.equal(fixed[key], value):
-                    raise CheckpointError(f'{path}: {key} differs from {paths[0]} (not a float tensor)')
-                fixed.setdefault(key, value)
-                continue
-            if not torch.isfinite(value).all():
-                raise CheckpointError(f'{path}: {key} holds NaN or inf')
-            if key in total and total[key].shape != value.shape:
-                raise CheckpointError(f'{path}: {key} has shape {tuple(value.shape)}, '
-                                      f'{paths[0]} has {tuple(total[key].shape)}')
-            total[key] = total[key] + value.double() if key in total else value.double()
-    averaged = {key: (value / len(paths)).float() for key, value in total.items()}
-    return {**averaged, **fixed}, metas
+    _, state, metas = _mean(paths)
+    return state, metas
 
 
 def write_average(paths: Sequence[Union[str, os.PathLike]], dest: Union[str, os.PathLike]) -> dict[str, Any]:
     """Average ``paths`` and save a checkpoint that loads wherever weights load.
 
-    The meta records the averaged files and their iterations (``averaged_from``); the variant is the
-    first file's.
+    The meta records the averaged files and their iterations (``averaged_from``).
 
     Returns:
         The meta written.
 
     """
-    state, metas = average_checkpoints(paths)
-    variant = metas[0].get('alias') or metas[0].get('variant')
-    if variant is None:
-        raise CheckpointError(f'{paths[0]} does not name its variant')
-    model = build_liteflownet2(get_variant(variant))
+    model, state, metas = _mean(paths)
     model.load_state_dict(state)
     iterations = [m.get('iteration') for m in metas]
     meta = {
