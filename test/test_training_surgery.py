@@ -9,7 +9,7 @@ import torch
 from lfn2_ros.default_weights import default_weights_path
 from lfn2_ros.io.photos import load_photo
 from lfn2_ros.model import build_liteflownet2
-from lfn2_ros.model.checkpoint import load_checkpoint, read_checkpoint
+from lfn2_ros.model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from lfn2_ros.model.liteflownet2 import init_weights
 from lfn2_ros.training.config import StageConfig, TrainConfig
 from lfn2_ros.training.health import check_state_dict
@@ -17,6 +17,30 @@ from lfn2_ros.training.metrics import predict_flow
 from lfn2_ros.training.motion import PairConfig
 from lfn2_ros.training.surgery import freeze_except, parse_trainable, reinit_dead_units
 from lfn2_ros.training.trainer import make_optimizer, run_training
+
+# The conv layers that were exactly zero in the v1 default weights (issue 17): the level-6 encoder, the
+# level-6 NetM, NetS and NetR, and level-5 NetS layers 0-2. The shipped v2 weights are healthy, so the
+# tests kill the same layers in them to get trained weights with v1's dead units.
+V1_DEAD_CONVS = (
+    'encoder.layers.5.layers.0.conv', 'decoder.decoders.level5.NetS.layers.0.conv',
+    'decoder.decoders.level5.NetS.layers.1.conv', 'decoder.decoders.level5.NetS.layers.2.conv',
+    'decoder.decoders.level6.NetM.layers.1.conv', 'decoder.decoders.level6.NetS.layers.0.conv',
+    'decoder.decoders.level6.NetS.layers.1.conv', 'decoder.decoders.level6.NetS.layers.2.conv',
+    'decoder.decoders.level6.NetR.layers.0.conv', 'decoder.decoders.level6.NetR.layers.1.conv',
+)
+
+
+@pytest.fixture
+def dead_weights(tmp_path):
+    """The shipped weights with v1's dead conv layers zeroed, as a checkpoint file."""
+    model = load_checkpoint(default_weights_path()).float()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.rsplit('.', 1)[0] in V1_DEAD_CONVS:
+                param.zero_()
+    path = tmp_path / 'dead_levels.pth'
+    save_checkpoint(model, path)
+    return path
 
 
 def _pair() -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,13 +54,13 @@ def _pair() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def test_revived_units_start_near_the_loaded_output():
+def test_revived_units_start_near_the_loaded_output(dead_weights):
     img1, img2 = _pair()
-    shipped = load_checkpoint(default_weights_path()).float().eval()
+    shipped = load_checkpoint(dead_weights).float().eval()
     dead_before = check_state_dict(shipped.state_dict()).dead
-    assert dead_before, 'the shipped weights have dead convs (docs/model.md#fine-tuning-surgery)'
+    assert dead_before, 'the fixture has dead convs (docs/model.md#fine-tuning-surgery)'
     before = predict_flow(shipped, img1, img2)
-    revived = load_checkpoint(default_weights_path()).float().eval()
+    revived = load_checkpoint(dead_weights).float().eval()
     units = reinit_dead_units(revived)
     assert 'decoder.decoders.level6.NetM' in units and 'encoder.layers.5' in units
     # what is still zero is the revived units' flow heads, which the first step makes non-zero
@@ -44,7 +68,7 @@ def test_revived_units_start_near_the_loaded_output():
         f'{u}.pred_flow.weight' for u in units if u.endswith(('NetM', 'NetS'))}
     change = float((predict_flow(revived, img1, img2) - before).abs().mean())
     # the baseline: the same units re-initialised without zeroing their flow heads
-    plain = load_checkpoint(default_weights_path()).float().eval()
+    plain = load_checkpoint(dead_weights).float().eval()
     modules = dict(plain.named_modules())
     for name in units:
         init_weights(modules[name])
@@ -84,12 +108,12 @@ def test_freeze_except_trains_only_the_chosen_levels():
 
 
 @pytest.mark.slow
-def test_a_coarse_stage_then_the_full_model_keeps_the_init_levels(tmp_path):
+def test_a_coarse_stage_then_the_full_model_keeps_the_init_levels(tmp_path, dead_weights):
     """pre_M6S6R6 has no level 3-5 decoders; the full-model stage after it must get them from --init."""
-    init_state = read_checkpoint(default_weights_path())[0]
+    init_state = read_checkpoint(dead_weights)[0]
     stages = [StageConfig('pre_M6S6R6', 1, 1e-4, (64, 96), 1, trainable=parse_trainable('level6')),
               StageConfig('pre_M3S3R3', 1, 1e-12, (64, 96), 1)]
-    cfg = TrainConfig(out_dir=tmp_path, stages=stages, init=default_weights_path(), reinit_dead=True,
+    cfg = TrainConfig(out_dir=tmp_path, stages=stages, init=dead_weights, reinit_dead=True,
                       val_count=0, progress=False, use_photos=False,
                       data=PairConfig(obj_count=(0, 1), max_translation_px=8.0, typical_translation_px=2.0))
     final_state = read_checkpoint(run_training(cfg))[0]
