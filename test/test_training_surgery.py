@@ -18,7 +18,7 @@ from lfn2_ros.training.motion import PairConfig
 from lfn2_ros.training.surgery import freeze_except, parse_trainable, reinit_dead_units
 from lfn2_ros.training.trainer import make_optimizer, run_training
 
-# The conv layers that were exactly zero in the v1 default weights (issue 17): the level-6 encoder, the
+# The conv layers that were exactly zero in the v1 default weights: the level-6 encoder, the
 # level-6 NetM, NetS and NetR, and level-5 NetS layers 0-2. The shipped v2 weights are healthy, so the
 # tests kill the same layers in them to get trained weights with v1's dead units.
 V1_DEAD_CONVS = (
