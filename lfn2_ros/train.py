@@ -73,7 +73,8 @@ def _add_stage_arguments(p: argparse.ArgumentParser) -> None:
 def _add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--data', default='chairs',
                    help='generated-pair distribution per stage: chairs (default), '
-                   'rigid (no photometric changes), easy (motions to 40 px, few objects) or translation '
+                   'rigid (no photometric changes), chairs_still (chairs with 40 %% still pairs), '
+                   'easy (motions to 40 px, few objects) or translation '
                    '(one plane, pure translation to 40 px: the warm-up from scratch)')
     p.add_argument('--max-motion', type=float, default=None, help='bound of the translation tail, px (100)')
     p.add_argument('--photos', type=Path, default=None,

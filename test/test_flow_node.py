@@ -272,6 +272,16 @@ def test_slow_model_drops_frames_with_flat_memory():
 
     estimator = SlowFakeEstimator(delay_s=0.1)
     rig = Rig(estimator, overrides=[Parameter('input_qos', value='reliable')], light=True)
+    # The stamps that reached the callback: with input depth 1, a starved executor (a loaded machine)
+    # loses frames before it, and the node knows of those only from the stamps.
+    seen_stamps = set()
+    observe = rig.camera.period.observe
+
+    def recording_observe(stamp_ns):
+        seen_stamps.add(stamp_ns)
+        observe(stamp_ns)
+
+    rig.camera.period.observe = recording_observe
     try:
         image = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
         period_ns = S // 30
@@ -289,10 +299,21 @@ def test_slow_model_drops_frames_with_flat_memory():
         assert wait_for(lambda: len(rig.probe.summaries) >= len(flows) > 0)
         # Model slower than the camera: far fewer outputs than inputs, never two inferences at once.
         assert len(flows) < 150 and estimator.max_concurrent == 1
-        # frames_skipped is the number of frames between the two stamps of the pair.
-        exact = [round((time_to_ns(m.header.stamp) - time_to_ns(m.previous_stamp)) / period_ns) - 1
-                 == m.frames_skipped for m in flows]
-        assert sum(exact) >= 0.9 * len(flows)
+        # frames_skipped is the number of frames between the two stamps of the pair. Frames the node
+        # received and dropped are counted exactly; frames lost before the callback come from the stamp
+        # gaps, whose period estimate is ambiguous once most frames are lost, so those pairs are checked
+        # as bounds: at least what reached the node, never more than the truth
+        # (docs/node.md#latest-frame-slot-and-frames-skipped).
+        stamps = [t0 + k * period_ns for k in range(300)]
+        for m in flows:
+            first, second = time_to_ns(m.previous_stamp), time_to_ns(m.header.stamp)
+            between = [t for t in stamps if first < t < second]
+            received = sum(t in seen_stamps for t in between)
+            if received == len(between):
+                assert m.frames_skipped == len(between), (m.frames_skipped, len(between))
+            else:
+                assert received <= m.frames_skipped <= len(between), (
+                    received, m.frames_skipped, len(between))
         # A model 3x slower than the camera skips about two frames per flow; how many flows a loaded
         # machine gets through in 10 s varies, so the counts are checked per flow, not in total.
         assert sum(m.frames_skipped for m in flows) >= len(flows), [m.frames_skipped for m in flows]

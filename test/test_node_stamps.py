@@ -72,6 +72,19 @@ def test_frames_lost_before_the_node_count_from_stamps():
     assert counted == [t for _, _, _, t in pairs] and sum(counted) == len(lost)
 
 
+def test_most_frames_lost_never_overcounts_and_counts_what_arrived():
+    # A starved subscriber that loses 60 % of the frames: the median interval is no longer the period,
+    # so the stamps undercount; the count stays between what reached the node and the truth.
+    rng = np.random.default_rng(1)
+    stamps = [k * PERIOD for k in range(300)]
+    lost = set(np.flatnonzero(rng.random(300) < 0.6).tolist()) - {0}
+    period, pairs = _simulate(stamps, processed_every=2, lost=lost)
+    assert period.period_ns > PERIOD
+    counted = [frames_skipped(d, period, a, b) for a, b, d, _ in pairs]
+    assert all(d <= c <= t for c, (_, _, d, t) in zip(counted, pairs))
+    assert sum(counted) > sum(d for _, _, d, _ in pairs)  # the stamps still add lost frames
+
+
 def test_rate_limit_on_stamps_gives_the_asked_rate_and_pairs():
     # 30 Hz camera with jitter, max_rate 2 Hz, default max_pair_gap 0.5 s: every 15th frame, all paired.
     rng = np.random.default_rng(1)
