@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from lfn2_ros.node.pairing import Frame, FramePairer, LatestSlot
+from lfn2_ros.node.pairing import Frame, FrameBoard, FramePairer, LatestSlot
 
 S = 1_000_000_000
 
@@ -55,15 +55,33 @@ def test_slot_keeps_latest_and_counts_drops():
     slot = LatestSlot()
     assert slot.put(1) is False
     assert slot.put(2) is True
-    slot.count_dropped(3)
-    assert slot.take(0.0) == (2, 4)
+    slot.count_dropped(3)  # newer than the waiting 2: skipped before the item after it
+    assert slot.take(0.0) == (2, 1)
     assert slot.take(0.0) is None
     slot.put(5)
-    assert slot.take(0.0) == (5, 0)
+    assert slot.take(0.0) == (5, 3)
     assert slot.dropped_total == 4
+    slot.count_dropped(1)  # nothing waits: before the next item
+    slot.put(6)
+    slot.count_dropped(2)
+    slot.put(7)  # 6, and the 2 dropped after it, come before 7
+    assert slot.take(0.0) == (7, 4)
     slot.put(6)
     slot.clear()
     assert slot.take(0.0) is None
+
+
+def test_board_counts_drops_newer_than_the_waiting_frame_for_the_next_one():
+    board = FrameBoard()
+    board.count_dropped('a', 2)
+    board.put('a', 'f1')
+    board.count_dropped('a', 3)  # a rate-limited frame stamped after f1, before the worker took f1
+    board.put('b', 'g1')
+    assert board.take_all(0.0) == {'a': ('f1', 2), 'b': ('g1', 0)}
+    board.put('a', 'f2')
+    board.put('a', 'f3')
+    assert board.take_all(0.0) == {'a': ('f3', 4)}
+    assert board.dropped_total == {'a': 6}
 
 
 def test_slot_wakes_consumer_and_close():

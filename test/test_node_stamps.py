@@ -81,7 +81,7 @@ def test_most_frames_lost_never_overcounts_and_counts_what_arrived():
     period, pairs = _simulate(stamps, processed_every=2, lost=lost)
     assert period.period_ns > PERIOD
     counted = [frames_skipped(d, period, a, b) for a, b, d, _ in pairs]
-    assert all(d <= c <= t for c, (_, _, d, t) in zip(counted, pairs))
+    assert all(d <= c <= t for c, (_, _, d, t) in zip(counted, pairs, strict=True))
     assert sum(counted) > sum(d for _, _, d, _ in pairs)  # the stamps still add lost frames
 
 

@@ -126,6 +126,8 @@ class LatestSlot(Generic[T]):
         self._cond = threading.Condition()
         self._item: T | None = None
         self._dropped_since_take = 0
+        # Frames dropped while an item waits came after it: they count for the item after it.
+        self._dropped_after_item = 0
         self._closed = False
         self.dropped_total = 0
         """Items replaced before being consumed, or counted with :meth:`count_dropped`."""
@@ -136,14 +138,24 @@ class LatestSlot(Generic[T]):
             replaced = self._item is not None
             if replaced:
                 self._count(1)
+                self._dropped_since_take += self._dropped_after_item
+                self._dropped_after_item = 0
             self._item = item
             self._cond.notify()
             return replaced
 
     def count_dropped(self, count: int = 1) -> None:
-        """Count frames dropped before reaching the slot (rate limit), as skipped for the next item."""
+        """Count frames dropped before reaching the slot (rate limit), as skipped for the next item.
+
+        A frame dropped while an item waits is newer than that item, so it is skipped before the item
+        after it, not before the waiting one.
+        """
         with self._cond:
-            self._count(count)
+            if self._item is None:
+                self._count(count)
+            else:
+                self._dropped_after_item += count
+                self.dropped_total += count
 
     def _count(self, count: int) -> None:
         self._dropped_since_take += count
@@ -165,14 +177,15 @@ class LatestSlot(Generic[T]):
             if self._item is None or self._closed:
                 return None
             item, self._item = self._item, None
-            dropped, self._dropped_since_take = self._dropped_since_take, 0
+            dropped, self._dropped_since_take = self._dropped_since_take, self._dropped_after_item
+            self._dropped_after_item = 0
             return item, dropped
 
     def clear(self) -> None:
         """Drop a pending item without counting it, and restart the skipped count."""
         with self._cond:
             self._item = None
-            self._dropped_since_take = 0
+            self._dropped_since_take = self._dropped_after_item = 0
 
     def close(self) -> None:
         """Wake and stop every waiting consumer; later takes return None."""
@@ -192,6 +205,7 @@ class FrameBoard(Generic[T]):
         self._cond = threading.Condition()
         self._items: dict[Hashable, T] = {}
         self._dropped: dict[Hashable, int] = {}
+        self._dropped_after_item: dict[Hashable, int] = {}  # as in LatestSlot: newer than the waiting item
         self._closed = False
         self.dropped_total: dict[Hashable, int] = {}
         """Per key: items replaced before being consumed, or counted with :meth:`count_dropped`."""
@@ -202,14 +216,22 @@ class FrameBoard(Generic[T]):
             replaced = key in self._items
             if replaced:
                 self._count(key, 1)
+                self._dropped[key] += self._dropped_after_item.pop(key, 0)
             self._items[key] = item
             self._cond.notify()
             return replaced
 
     def count_dropped(self, key: Hashable, count: int = 1) -> None:
-        """Count frames of ``key`` dropped before the board (rate limit, invalid) as skipped."""
+        """Count frames of ``key`` dropped before the board (rate limit, invalid) as skipped.
+
+        While an item of ``key`` waits, the dropped frame is newer: it counts for the item after it.
+        """
         with self._cond:
-            self._count(key, count)
+            if key in self._items:
+                self._dropped_after_item[key] = self._dropped_after_item.get(key, 0) + count
+                self.dropped_total[key] = self.dropped_total.get(key, 0) + count
+            else:
+                self._count(key, count)
 
     def _count(self, key: Hashable, count: int) -> None:
         self._dropped[key] = self._dropped.get(key, 0) + count
@@ -230,7 +252,12 @@ class FrameBoard(Generic[T]):
             if self._closed:
                 return {}
             items, self._items = self._items, {}
-            return {key: (item, self._dropped.pop(key, 0)) for key, item in items.items()}
+            taken = {key: (item, self._dropped.pop(key, 0)) for key, item in items.items()}
+            for key in items:
+                after = self._dropped_after_item.pop(key, 0)
+                if after:
+                    self._dropped[key] = after
+            return taken
 
     def clear(self, key: Hashable | None = None) -> None:
         """Drop the pending item of ``key`` (every key when None) uncounted; restart its skipped count."""
@@ -239,6 +266,7 @@ class FrameBoard(Generic[T]):
             for k in keys:
                 self._items.pop(k, None)
                 self._dropped.pop(k, None)
+                self._dropped_after_item.pop(k, None)
 
     def close(self) -> None:
         """Wake and stop the consumer; later takes return empty."""
