@@ -32,7 +32,7 @@ class Frame:
         header: the input ``std_msgs/Header`` (opaque here), copied into the outputs.
         received_ns: monotonic time at which the node's callback received the frame, ns.
         receive_latency_ns: ROS clock at the callback minus the stamp, ns (transport and executor delay).
-        frames_skipped: frames dropped after the previously consumed frame; set by :class:`LatestSlot`.
+        frames_skipped: frames dropped after the previously consumed frame (:class:`FrameBoard`).
 
     """
 
@@ -115,87 +115,8 @@ class FramePairer:
         self._previous = None
 
 
-class LatestSlot(Generic[T]):
-    """Thread-safe one-item buffer: a new item replaces an unconsumed one, which counts as dropped.
-
-    The producer (subscription callback) never blocks; the consumer (inference worker) waits. Memory
-    holds at most one pending item however slow the consumer is.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._item: T | None = None
-        self._dropped_since_take = 0
-        # Frames dropped while an item waits came after it: they count for the item after it.
-        self._dropped_after_item = 0
-        self._closed = False
-        self.dropped_total = 0
-        """Items replaced before being consumed, or counted with :meth:`count_dropped`."""
-
-    def put(self, item: T) -> bool:
-        """Store ``item``; returns True if it replaced an unconsumed item (counted as dropped)."""
-        with self._cond:
-            replaced = self._item is not None
-            if replaced:
-                self._count(1)
-                self._dropped_since_take += self._dropped_after_item
-                self._dropped_after_item = 0
-            self._item = item
-            self._cond.notify()
-            return replaced
-
-    def count_dropped(self, count: int = 1) -> None:
-        """Count frames dropped before reaching the slot (rate limit), as skipped for the next item.
-
-        A frame dropped while an item waits is newer than that item, so it is skipped before the item
-        after it, not before the waiting one.
-        """
-        with self._cond:
-            if self._item is None:
-                self._count(count)
-            else:
-                self._dropped_after_item += count
-                self.dropped_total += count
-
-    def _count(self, count: int) -> None:
-        self._dropped_since_take += count
-        self.dropped_total += count
-
-    def take(self, timeout_s: float | None = None) -> tuple[T, int] | None:
-        """Wait for an item and remove it.
-
-        Args:
-            timeout_s: longest wait, s; None waits until an item arrives or :meth:`close`.
-
-        Returns:
-            ``(item, dropped)``: ``dropped`` counts items dropped since the previous take; None on
-            timeout or after :meth:`close`.
-
-        """
-        with self._cond:
-            self._cond.wait_for(lambda: self._item is not None or self._closed, timeout_s)
-            if self._item is None or self._closed:
-                return None
-            item, self._item = self._item, None
-            dropped, self._dropped_since_take = self._dropped_since_take, self._dropped_after_item
-            self._dropped_after_item = 0
-            return item, dropped
-
-    def clear(self) -> None:
-        """Drop a pending item without counting it, and restart the skipped count."""
-        with self._cond:
-            self._item = None
-            self._dropped_since_take = self._dropped_after_item = 0
-
-    def close(self) -> None:
-        """Wake and stop every waiting consumer; later takes return None."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-
 class FrameBoard(Generic[T]):
-    """One :class:`LatestSlot` per camera behind one condition: the worker takes every ready frame at once.
+    """A latest-frame slot per camera behind one condition: the worker takes every ready frame at once.
 
     Frames of several cameras that arrived while the model was busy are taken together, so they go
     through one batched forward pass.
@@ -205,7 +126,7 @@ class FrameBoard(Generic[T]):
         self._cond = threading.Condition()
         self._items: dict[Hashable, T] = {}
         self._dropped: dict[Hashable, int] = {}
-        self._dropped_after_item: dict[Hashable, int] = {}  # as in LatestSlot: newer than the waiting item
+        self._dropped_after_item: dict[Hashable, int] = {}  # newer than the waiting item
         self._closed = False
         self.dropped_total: dict[Hashable, int] = {}
         """Per key: items replaced before being consumed, or counted with :meth:`count_dropped`."""
@@ -215,7 +136,8 @@ class FrameBoard(Generic[T]):
         with self._cond:
             replaced = key in self._items
             if replaced:
-                self._count(key, 1)
+                # the replaced item, and what was dropped after it, all come before the new one
+                self._count(self._dropped, key, 1)
                 self._dropped[key] += self._dropped_after_item.pop(key, 0)
             self._items[key] = item
             self._cond.notify()
@@ -227,14 +149,10 @@ class FrameBoard(Generic[T]):
         While an item of ``key`` waits, the dropped frame is newer: it counts for the item after it.
         """
         with self._cond:
-            if key in self._items:
-                self._dropped_after_item[key] = self._dropped_after_item.get(key, 0) + count
-                self.dropped_total[key] = self.dropped_total.get(key, 0) + count
-            else:
-                self._count(key, count)
+            self._count(self._dropped_after_item if key in self._items else self._dropped, key, count)
 
-    def _count(self, key: Hashable, count: int) -> None:
-        self._dropped[key] = self._dropped.get(key, 0) + count
+    def _count(self, pending: dict[Hashable, int], key: Hashable, count: int) -> None:
+        pending[key] = pending.get(key, 0) + count
         self.dropped_total[key] = self.dropped_total.get(key, 0) + count
 
     def take_all(self, timeout_s: float | None = None) -> dict[Hashable, tuple[T, int]]:
@@ -273,3 +191,55 @@ class FrameBoard(Generic[T]):
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+
+class LatestSlot(Generic[T]):
+    """Thread-safe one-item buffer: a new item replaces an unconsumed one, which counts as dropped.
+
+    The producer (subscription callback) never blocks; the consumer (inference worker) waits. Memory
+    holds at most one pending item however slow the consumer is. It is a :class:`FrameBoard` with one
+    key, so the two count dropped frames by the same rules.
+    """
+
+    _KEY = None
+
+    def __init__(self) -> None:
+        self._board: FrameBoard[T] = FrameBoard()
+
+    @property
+    def dropped_total(self) -> int:
+        """Items replaced before being consumed, or counted with :meth:`count_dropped`."""
+        return self._board.dropped_total.get(self._KEY, 0)
+
+    def put(self, item: T) -> bool:
+        """Store ``item``; returns True if it replaced an unconsumed item (counted as dropped)."""
+        return self._board.put(self._KEY, item)
+
+    def count_dropped(self, count: int = 1) -> None:
+        """Count frames dropped before reaching the slot (rate limit), as skipped for the next item.
+
+        A frame dropped while an item waits is newer than that item, so it is skipped before the item
+        after it, not before the waiting one.
+        """
+        self._board.count_dropped(self._KEY, count)
+
+    def take(self, timeout_s: float | None = None) -> tuple[T, int] | None:
+        """Wait for an item and remove it.
+
+        Args:
+            timeout_s: longest wait, s; None waits until an item arrives or :meth:`close`.
+
+        Returns:
+            ``(item, dropped)``: ``dropped`` counts items dropped since the previous take; None on
+            timeout or after :meth:`close`.
+
+        """
+        return self._board.take_all(timeout_s).get(self._KEY)
+
+    def clear(self) -> None:
+        """Drop a pending item without counting it, and restart the skipped count."""
+        self._board.clear(self._KEY)
+
+    def close(self) -> None:
+        """Wake and stop every waiting consumer; later takes return None."""
+        self._board.close()
