@@ -107,6 +107,10 @@ def _add_self_supervised_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument('--distill-weight', type=float, default=0.05,
                    help='weight of the distillation towards the initial model where the photometric '
                    'signal is weak (0: off)')
+    g.add_argument('--photo-scales', type=int, default=3,
+                   help='image scales of the photometric term: full, 1/2, 1/4, ... (1: full only)')
+    g.add_argument('--consistency-weight', type=float, default=0.1,
+                   help='weight of the forward-backward consistency term (0: off)')
     g.add_argument('--no-compare', action='store_true', help='skip the before/after evaluation')
 
 
@@ -138,7 +142,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--checkpoint-every', type=int, default=50)
     p.add_argument('--no-progress', action='store_true', help='no tqdm progress bar')
     p.add_argument('--export', type=Path, default=None,
-                   help='after training, write the last stage as shipped weights (lfn2_ros_default_v2)')
+                   help='after training, write the last stage as shipped weights (lfn2_ros_default_v3)')
     p.add_argument('--export-dtype', default='auto', choices=('auto', 'float32', 'float16'))
     p.add_argument('--carry', type=Path, default=None,
                    help='carry folder to commit between sessions (e.g. training_state): unpacked into --out '
@@ -181,7 +185,8 @@ def _self_supervised(args: argparse.Namespace):
         holdout_fraction=args.holdout_fraction, stride=args.stride, max_pairs=args.max_pairs,
         val_pairs=args.val_count, val_size=args.val_size,
         losses=LossWeights(photometric=args.photometric, smooth=args.smooth_weight,
-                           distill=args.distill_weight),
+                           distill=args.distill_weight, scales=args.photo_scales,
+                           consistency=args.consistency_weight),
     )
 
 

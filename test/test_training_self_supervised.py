@@ -101,6 +101,28 @@ def test_smoothness_and_distillation_terms():
         LossWeights(photometric='l2')
 
 
+def test_coarse_scales_widen_the_photometric_basin_and_consistency_pulls_the_directions_together():
+    img1, img2 = _shifted_pair(6)
+    fine, coarse = (SelfSupervisedLoss(LossWeights(distill=0.0, scales=k)) for k in (1, 3))
+
+    def photometric(loss, u):
+        return loss(img1, img2, _const_flow(u, 0, img1), _const_flow(-u, 0, img1))[1]['photometric']
+
+    assert min(photometric(coarse, u) for u in (0.0, 2.0, 4.0, 6.0, 8.0)) == photometric(coarse, 6.0)
+    # from 4 px off the true motion to 2 px off, the pyramid's loss falls more than the full-resolution one
+    far, near = (photometric(loss, 2.0) - photometric(loss, 4.0) for loss in (fine, coarse))
+    assert near > far
+    fw = _const_flow(6, 0, img1).requires_grad_(True)
+    agreeing = fine(img1, img2, fw, _const_flow(-6, 0, img1))[1]['consistency']
+    loss, terms = fine(img1, img2, fw, _const_flow(-3, 0, img1))
+    assert agreeing == pytest.approx(0.01**0.4, rel=1e-3) and terms['consistency'] > 2 * agreeing
+    loss.backward()
+    assert float(fw.grad.abs().sum()) > 0
+    assert 'consistency' not in SelfSupervisedLoss(LossWeights(consistency=0.0))(img1, img2, fw, -fw)[1]
+    with pytest.raises(ValueError, match='scales must be >= 1'):
+        LossWeights(scales=0)
+
+
 def test_bag_pairs_follow_evaluate_and_hold_out_the_end(tmp_path):
     bag = _bag(tmp_path / 'bag', n=10)
     split = split_time(bag, TOPIC, None, None, 0.2)

@@ -43,6 +43,8 @@ class LossWeights:
         smooth: weight of the first-order edge-aware smoothness.
         edge_constant: image-gradient scale of the smoothness weights (intensities in [0, 1]).
         distill: weight of the distillation towards the initial model (0: off).
+        scales: image scales of the photometric term (1: full resolution only; 3: also 1/2 and 1/4).
+        consistency: weight of the forward-backward consistency term (0: off).
 
     """
 
@@ -50,12 +52,16 @@ class LossWeights:
     smooth: float = 0.5
     edge_constant: float = 150.0
     distill: float = 0.05
+    scales: int = 3
+    consistency: float = 0.1
 
     def __post_init__(self) -> None:
         if self.photometric not in ('census', 'ssim'):
             raise ValueError(f"photometric loss must be 'census' or 'ssim', got {self.photometric!r}")
-        if min(self.smooth, self.edge_constant, self.distill) < 0:
+        if min(self.smooth, self.edge_constant, self.distill, self.consistency) < 0:
             raise ValueError(f'loss weights must be >= 0, got {self}')
+        if self.scales < 1:
+            raise ValueError(f'photometric scales must be >= 1, got {self.scales}')
 
 
 def warp_with_validity(image: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,7 +164,7 @@ def _masked_mean(value: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class SelfSupervisedLoss(nn.Module):
-    """Photometric + smoothness (+ distillation) loss of a forward and a backward flow.
+    """Photometric + smoothness (+ consistency, + distillation) loss of a forward and a backward flow.
 
     Args:
         weights: :class:`LossWeights`.
@@ -170,11 +176,30 @@ class SelfSupervisedLoss(nn.Module):
         self.weights = weights or LossWeights()
         self._distance = census_distance if self.weights.photometric == 'census' else ssim_l1_distance
 
-    def _direction(self, img1: torch.Tensor, img2: torch.Tensor, flow: torch.Tensor, other: torch.Tensor,
-                   teacher: Optional[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _photometric(self, img1: torch.Tensor, img2: torch.Tensor, flow: torch.Tensor,
+                     other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The masked photometric distance at one scale, and the visibility mask used."""
         warped, inside = warp_with_validity(img2, flow)
         visible = fb_visible_mask(flow, other) * inside
-        terms = {'photometric': _masked_mean(self._distance(img1, warped), visible)}
+        return _masked_mean(self._distance(img1, warped), visible), visible
+
+    def _direction(self, img1: torch.Tensor, img2: torch.Tensor, flow: torch.Tensor, other: torch.Tensor,
+                   teacher: Optional[torch.Tensor]) -> dict[str, torch.Tensor]:
+        photometric, visible = self._photometric(img1, img2, flow, other)
+        # Census is sharp: a match off by more than about 1 px sees a flat distance with no useful
+        # gradient. Halved images with halved flows widen that basin (docs/self_supervised.md#losses).
+        coarse = (img1, img2, flow, other)
+        for _ in range(self.weights.scales - 1):
+            coarse = (F.avg_pool2d(coarse[0], 2), F.avg_pool2d(coarse[1], 2),
+                      F.avg_pool2d(coarse[2], 2) / 2, F.avg_pool2d(coarse[3], 2) / 2)
+            photometric = photometric + self._photometric(*coarse)[0]
+        terms = {'photometric': photometric / self.weights.scales}
+        if self.weights.consistency > 0:
+            # Pixels the occlusion mask drops get no photometric gradient; this term keeps the two
+            # directions agreeing there, so they are not free to drift out of consistency.
+            other_at, inside = warp_with_validity(other, flow)
+            residual = ((flow + other_at).pow(2).sum(1, keepdim=True) + 0.01).pow(0.4)
+            terms['consistency'] = _masked_mean(residual, inside)
         wx, wy = edge_weights(img1, self.weights.edge_constant)
         dx = (flow[..., :, 1:] - flow[..., :, :-1]).abs().sum(1, keepdim=True)
         dy = (flow[..., 1:, :] - flow[..., :-1, :]).abs().sum(1, keepdim=True)
@@ -208,6 +233,8 @@ class SelfSupervisedLoss(nn.Module):
         bw = self._direction(img2, img1, flow_bw, flow_fw, teacher_bw if use_teacher else None)
         terms = {k: (fw[k] + bw[k]) / 2 for k in fw}
         loss = terms['photometric'] + self.weights.smooth * terms['smooth']
+        if 'consistency' in terms:
+            loss = loss + self.weights.consistency * terms['consistency']
         if 'distill' in terms:
             loss = loss + self.weights.distill * terms['distill']
         return loss, {k: float(v.detach()) for k, v in terms.items()}
