@@ -110,8 +110,8 @@ def test_coarse_scales_widen_the_photometric_basin_and_consistency_pulls_the_dir
 
     assert min(photometric(coarse, u) for u in (0.0, 2.0, 4.0, 6.0, 8.0)) == photometric(coarse, 6.0)
     # from 4 px off the true motion to 2 px off, the pyramid's loss falls more than the full-resolution one
-    far, near = (photometric(loss, 2.0) - photometric(loss, 4.0) for loss in (fine, coarse))
-    assert near > far
+    fine_fall, coarse_fall = (photometric(loss, 2.0) - photometric(loss, 4.0) for loss in (fine, coarse))
+    assert coarse_fall > fine_fall
     fw = _const_flow(6, 0, img1).requires_grad_(True)
     agreeing = fine(img1, img2, fw, _const_flow(-6, 0, img1))[1]['consistency']
     loss, terms = fine(img1, img2, fw, _const_flow(-3, 0, img1))
