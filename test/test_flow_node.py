@@ -286,11 +286,9 @@ def test_slow_model_drops_frames_with_flat_memory():
         image = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
         period_ns = S // 30
         rss = {}
-        start, t0 = time.monotonic(), time.time_ns()  # camera-like stamps: latency is measured against them
-        publish_lag_s = {}  # stamp -> how late the (loaded) test publisher sent the frame
+        start, t0 = time.monotonic(), time.time_ns()  # camera-like stamps
         for k in range(300):
             stamp = t0 + k * period_ns
-            publish_lag_s[stamp] = (time.time_ns() - stamp) / 1e9
             rig.probe.image_pub.publish(rig.probe.image(image, stamp))
             if k in (100, 299):
                 rss[k] = _rss_mb()
@@ -318,13 +316,18 @@ def test_slow_model_drops_frames_with_flat_memory():
         # machine gets through in 10 s varies, so the counts are checked per flow, not in total.
         assert sum(m.frames_skipped for m in flows) >= len(flows), [m.frames_skipped for m in flows]
         assert rig.node._board.dropped_total[''] >= len(flows)
-        # Latency does not grow with a queue: with frames queued, the last flows would be seconds later
-        # than the first ones. The baseline is this run's own first flows (no absolute time bound).
-        # The test's own publishing delay is subtracted: only time spent after publication counts.
-        latency = [s.end_to_end_latency - publish_lag_s.get(time_to_ns(s.header.stamp), 0.0)
-                   for s in rig.probe.summaries]
-        early, late = np.median(latency[:10]), np.median(latency[-10:])
-        assert late <= 3.0 * max(early, estimator.delay_s), (early, late, latency[-10:])
+        # Latency does not grow with a queue: with frames queued in the node, each flow would wait one
+        # more model period than the last, seconds by the end. Only the node's own part is checked (from
+        # the callback to publication, i.e. end_to_end_latency - receive_latency): transport and executor
+        # delays on a loaded machine are not a node queue. Without a queue a frame waits at most one
+        # worker cycle, so the baseline is the worker's own cycle over the same flows, measured in this
+        # run from the model's start times (no absolute time bound).
+        in_node = [s.end_to_end_latency - s.receive_latency for s in rig.probe.summaries]
+        starts = [start for start, _ in estimator.spans]
+        cycle = float(np.median(np.diff(starts[-11:])))
+        late = float(np.median(in_node[-10:]))
+        assert late <= 3.0 * max(cycle, estimator.delay_s), (
+            late, cycle, in_node[-10:], [s.receive_latency for s in rig.probe.summaries[-10:]])
         # 200 leaked 230 kB frames would add ~46 MB.
         assert rss[299] - rss[100] < 20.0, rss
     finally:
