@@ -89,22 +89,37 @@ def warp_with_validity(image: torch.Tensor, flow: torch.Tensor) -> tuple[torch.T
     return warped, inside.unsqueeze(1)
 
 
+def _consistent(flow: torch.Tensor, other_at: torch.Tensor) -> torch.Tensor:
+    """UnFlow's occlusion test on ``flow`` and the other direction's flow sampled at ``p + flow``.
+
+    A pixel is occluded when ``|flow + other_at|^2 >= a1 (|flow|^2 + |other_at|^2) + a2`` with the
+    evaluation's constants (:data:`lfn2_ros.evaluation.consistency.FB_ALPHA1`, ``FB_ALPHA2`` px^2).
+    The test carries no gradient.
+
+    Returns:
+        (B, 1, H, W) float, 1 where the pixel passes.
+
+    """
+    flow, other_at = flow.detach(), other_at.detach()
+    residual = (flow + other_at).pow(2).sum(1, keepdim=True)
+    magnitudes = flow.pow(2).sum(1, keepdim=True) + other_at.pow(2).sum(1, keepdim=True)
+    return (residual < FB_ALPHA1 * magnitudes + FB_ALPHA2).to(flow.dtype)
+
+
 def fb_visible_mask(flow_fw: torch.Tensor, flow_bw: torch.Tensor) -> torch.Tensor:
     """Forward-backward consistency (UnFlow), without gradient: 1 where frame-1 pixels stay visible.
 
-    A pixel is occluded when ``|fw + bw(p + fw)|^2 >= a1 (|fw|^2 + |bw(p + fw)|^2) + a2`` with the
-    evaluation's constants (:data:`lfn2_ros.evaluation.consistency.FB_ALPHA1`, ``FB_ALPHA2`` px^2).
+    Args:
+        flow_fw: (B, 2, H, W) flow frame 1 -> frame 2, px.
+        flow_bw: (B, 2, H, W) flow frame 2 -> frame 1, px.
 
     Returns:
-        (B, 1, H, W) float mask.
+        (B, 1, H, W) float mask: consistent (see :func:`_consistent`) and landing inside frame 2.
 
     """
     with torch.no_grad():
         bw_at, inside = warp_with_validity(flow_bw, flow_fw)
-        residual = (flow_fw + bw_at).pow(2).sum(1, keepdim=True)
-        magnitudes = flow_fw.pow(2).sum(1, keepdim=True) + bw_at.pow(2).sum(1, keepdim=True)
-        bound = FB_ALPHA1 * magnitudes + FB_ALPHA2
-        return (residual < bound).to(flow_fw.dtype) * inside
+        return _consistent(flow_fw, bw_at) * inside
 
 
 def _grey255(image: torch.Tensor) -> torch.Tensor:
@@ -177,15 +192,25 @@ class SelfSupervisedLoss(nn.Module):
         self._distance = census_distance if self.weights.photometric == 'census' else ssim_l1_distance
 
     def _photometric(self, img1: torch.Tensor, img2: torch.Tensor, flow: torch.Tensor,
-                     other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The masked photometric distance at one scale, and the visibility mask used."""
-        warped, inside = warp_with_validity(img2, flow)
-        visible = fb_visible_mask(flow, other) * inside
-        return _masked_mean(self._distance(img1, warped), visible), visible
+                     other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The masked photometric distance at one scale.
+
+        Returns:
+            ``(distance, visible, other_at, inside)``: the scalar distance; the (B, 1, H, W) mask it
+            used; the other direction's flow sampled at ``p + flow`` (B, 2, H, W) px, with gradient; and
+            the (B, 1, H, W) in-image mask of ``p + flow``.
+
+        """
+        # One warp serves the image and the other flow: the occlusion test and the consistency term
+        # need that flow at the same points (grid_sample treats each channel alike).
+        both, inside = warp_with_validity(torch.cat((img2, other.to(img2.dtype)), 1), flow)
+        warped, other_at = both[:, :-2], both[:, -2:]
+        visible = _consistent(flow, other_at) * inside
+        return _masked_mean(self._distance(img1, warped), visible), visible, other_at, inside
 
     def _direction(self, img1: torch.Tensor, img2: torch.Tensor, flow: torch.Tensor, other: torch.Tensor,
                    teacher: Optional[torch.Tensor]) -> dict[str, torch.Tensor]:
-        photometric, visible = self._photometric(img1, img2, flow, other)
+        photometric, visible, other_at, inside = self._photometric(img1, img2, flow, other)
         # Census is sharp: a match off by more than about 1 px sees a flat distance with no useful
         # gradient. Halved images with halved flows widen that basin (docs/self_supervised.md#losses).
         coarse = (img1, img2, flow, other)
@@ -197,7 +222,6 @@ class SelfSupervisedLoss(nn.Module):
         if self.weights.consistency > 0:
             # Pixels the occlusion mask drops get no photometric gradient; this term keeps the two
             # directions agreeing there, so they are not free to drift out of consistency.
-            other_at, inside = warp_with_validity(other, flow)
             residual = ((flow + other_at).pow(2).sum(1, keepdim=True) + 0.01).pow(0.4)
             terms['consistency'] = _masked_mean(residual, inside)
         wx, wy = edge_weights(img1, self.weights.edge_constant)
