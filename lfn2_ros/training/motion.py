@@ -91,7 +91,8 @@ PRESETS: dict[str, PairConfig] = {
     # the fine-tune for large object motions: half the translations in the log-uniform tail from 4 px (about
     # 14 % past 40 px, against 6 % in chairs), still 15 % static and 15 % near-static pairs; meant for crops
     # as large as the held-out frames (384x512), so that a 70 px motion mostly stays inside the crop
-    'chairs_far': PairConfig(tail_share=0.5, min_translation_px=4.0, static_share=0.15, near_static_share=0.15),
+    'chairs_far': PairConfig(tail_share=0.5, min_translation_px=4.0,
+                             static_share=0.15, near_static_share=0.15),
     # the warm-up of a network trained from scratch: one textured plane under a pure translation (typically
     # 6 px, to 40 px), the easiest case for the correlation. With the default body (median 2 px) most pairs
     # barely move, zero flow is nearly optimal and a fresh network stays there.
