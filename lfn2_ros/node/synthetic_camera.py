@@ -6,6 +6,11 @@ The scene is a seeded, periodic, smooth random texture (blurred noise, many corn
 aperture problem); frame k shows it translated by k x (motion_x, motion_y) px with bilinear
 sub-pixel sampling, so the true flow between frames j < k is (k - j) x (motion_x, motion_y)
 everywhere (image_tools' burger_mode idea: tests and demos need no camera).
+
+Like a free-running camera, the node's frame index follows its clock: frame k is stamped
+``start + k / rate``, and a timer tick that runs late (a loaded machine) publishes the frame of its
+time, so the frames it missed are lost, as from a real driver that falls behind. The stamps then show
+the gap, the flow node's ``frames_skipped`` counts it, and stamps and content never disagree.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from lfn2_ros.node.conversions import array_to_image
+from lfn2_ros.node.conversions import array_to_image, ns_to_time
 from lfn2_ros.node.qos import PUBLISHER_QOS
 from lfn2_ros.node.runner import spin_node
 
@@ -106,26 +111,38 @@ class SyntheticCamera(Node):
         self._num_frames = declare('num_frames', 0, 'frames to publish, then stop; 0 = unlimited',
                                    integer_range=[IntegerRange(from_value=0, to_value=2**31 - 1, step=1)])
         self._scene = MovingTexture(height, width, motion, seed)
-        self._index = 0
+        self._period_ns = round(1e9 / rate)
+        self._published = 0
+        self._last_index = -1
         # REP-2003: drivers publish reliable; best-effort subscribers match it too.
         qos = PUBLISHER_QOS['reliable']
         self._pub = self.create_publisher(Image, 'image', qos)
+        # Frame 0 falls on the timer's first tick, which fires one period after it is created.
+        self._start_ns = self.get_clock().now().nanoseconds + self._period_ns
         self._timer = self.create_timer(1.0 / rate, self._tick)
         self.get_logger().info(f'{width}x{height} at {rate} Hz, motion {motion} px/frame on '
                                f'{self.resolve_topic_name("image")}')
 
     @property
     def frames_published(self) -> int:
-        """Frames published so far."""
-        return self._index
+        """Frames published so far (late ticks lose frames, so the last index may be larger)."""
+        return self._published
 
     def _tick(self) -> None:
-        if self._num_frames and self._index >= self._num_frames:
+        if self._num_frames and self._published >= self._num_frames:
             self._timer.cancel()
             return
-        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self._frame_id)
-        self._pub.publish(array_to_image(self._scene.frame(self._index), header))
-        self._index += 1
+        now_ns = self.get_clock().now().nanoseconds
+        index = (now_ns - self._start_ns) // self._period_ns
+        if index < self._last_index:  # the clock went back (a bag loop under use_sim_time): start over
+            self._start_ns, index = now_ns, 0
+        elif index == self._last_index:  # a tick early on the grid: never publish a frame twice
+            return
+        self._last_index = index
+        stamp = ns_to_time(self._start_ns + index * self._period_ns)
+        header = Header(stamp=stamp, frame_id=self._frame_id)
+        self._pub.publish(array_to_image(self._scene.frame(index), header))
+        self._published += 1
 
 
 def main(args: list[str] | None = None) -> int:

@@ -1,0 +1,99 @@
+# Copyright 2026 The lfn2_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""synthetic_camera's frames follow its clock: a late tick loses frames, and the stamps show it.
+
+The node's timer is stopped and its ticks are driven by hand on a fake clock, so the check does not
+depend on how loaded the machine is: the stamps and the content of every published frame must agree
+with each other and with what the flow node's stamp rules (:class:`FramePeriod`) conclude.
+"""
+
+import numpy as np
+import rclpy
+from rclpy.parameter import Parameter
+
+from lfn2_ros.node.conversions import time_to_ns
+from lfn2_ros.node.stamps import FramePeriod
+from lfn2_ros.node.synthetic_camera import MovingTexture, SyntheticCamera
+
+RATE_HZ, WIDTH, HEIGHT, MOTION = 10.0, 48, 32, (3.0, -1.0)
+PERIOD_NS = round(1e9 / RATE_HZ)
+
+
+class _Clock:
+    def __init__(self, ns: int) -> None:
+        self.ns = ns
+
+    def now(self):
+        return rclpy.time.Time(nanoseconds=self.ns)
+
+
+def _camera(context) -> tuple[SyntheticCamera, list]:
+    params = [Parameter('rate', value=RATE_HZ), Parameter('width', value=WIDTH),
+              Parameter('height', value=HEIGHT), Parameter('motion_x', value=MOTION[0]),
+              Parameter('motion_y', value=MOTION[1])]
+    camera = SyntheticCamera(context=context, parameter_overrides=params)
+    camera._timer.cancel()  # ticks are driven by hand below
+    sent = []
+    camera._pub.publish = sent.append
+    return camera, sent
+
+
+def test_a_late_tick_loses_frames_and_the_stamps_count_them():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        camera, sent = _camera(context)
+        start = camera._start_ns
+        clock = _Clock(start)
+        camera.get_clock = lambda: clock
+        # On time (one tick slightly late), then 2.6 periods late: frames 5 and 6 never exist. FramePeriod
+        # trusts its period after 4 intervals, so the late tick comes after those.
+        for offset in (0, PERIOD_NS + PERIOD_NS // 10, 2 * PERIOD_NS, 3 * PERIOD_NS, 4 * PERIOD_NS,
+                       7 * PERIOD_NS + 6 * PERIOD_NS // 10, 8 * PERIOD_NS, 9 * PERIOD_NS + 1):
+            clock.ns = start + offset
+            camera._tick()
+        stamps = [time_to_ns(msg.header.stamp) for msg in sent]
+        indices = [(stamp - start) // PERIOD_NS for stamp in stamps]
+        assert indices == [0, 1, 2, 3, 4, 7, 8, 9]
+        assert all((stamp - start) % PERIOD_NS == 0 for stamp in stamps)  # on the camera's grid
+        assert camera.frames_published == 8
+        scene = MovingTexture(HEIGHT, WIDTH, MOTION)
+        for msg, index in zip(sent, indices, strict=True):
+            frame = np.frombuffer(msg.data, np.uint8).reshape(HEIGHT, WIDTH, 3)
+            np.testing.assert_array_equal(frame, scene.frame(index))  # content of the stamp's time
+        period = FramePeriod()
+        for stamp in stamps:
+            period.observe(stamp)
+        between = [period.frames_between(a, b) for a, b in zip(stamps, stamps[1:], strict=False)]
+        lost = [b - a - 1 for a, b in zip(indices, indices[1:], strict=False)]
+        assert between == lost == [0, 0, 0, 0, 2, 0, 0]
+        # A second tick at the same grid time publishes nothing, so no frame is sent twice.
+        camera._tick()
+        assert camera.frames_published == 8
+        camera.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
+def test_the_clock_going_back_starts_the_sequence_again():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        camera, sent = _camera(context)
+        start = camera._start_ns
+        clock = _Clock(start + 5 * PERIOD_NS)
+        camera.get_clock = lambda: clock
+        camera._tick()
+        clock.ns = start + PERIOD_NS  # a bag loop under use_sim_time
+        camera._tick()
+        clock.ns += PERIOD_NS
+        camera._tick()
+        stamps = [time_to_ns(msg.header.stamp) for msg in sent]
+        assert stamps == [start + 5 * PERIOD_NS, start + PERIOD_NS, start + 2 * PERIOD_NS]
+        scene = MovingTexture(HEIGHT, WIDTH, MOTION)
+        frames = [np.frombuffer(msg.data, np.uint8).reshape(HEIGHT, WIDTH, 3) for msg in sent]
+        np.testing.assert_array_equal(frames[1], scene.frame(0))
+        np.testing.assert_array_equal(frames[2], scene.frame(1))
+        camera.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
