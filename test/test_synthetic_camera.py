@@ -8,6 +8,7 @@ with each other and with what the flow node's stamp rules (:class:`FramePeriod`)
 """
 
 import numpy as np
+import pytest
 import rclpy
 from rclpy.parameter import Parameter
 
@@ -27,73 +28,67 @@ class _Clock:
         return rclpy.time.Time(nanoseconds=self.ns)
 
 
-def _camera(context) -> tuple[SyntheticCamera, list]:
+@pytest.fixture
+def camera():
+    """A SyntheticCamera whose timer is stopped: each test ticks it by hand on a fake clock."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
     params = [Parameter('rate', value=RATE_HZ), Parameter('width', value=WIDTH),
               Parameter('height', value=HEIGHT), Parameter('motion_x', value=MOTION[0]),
               Parameter('motion_y', value=MOTION[1])]
-    camera = SyntheticCamera(context=context, parameter_overrides=params)
-    camera._timer.cancel()  # ticks are driven by hand below
-    sent = []
-    camera._pub.publish = sent.append
-    return camera, sent
-
-
-def test_a_late_tick_loses_frames_and_the_stamps_count_them():
-    context = rclpy.Context()
-    rclpy.init(context=context)
+    node = SyntheticCamera(context=context, parameter_overrides=params)
+    node._timer.cancel()
+    node.sent = []
+    node._pub.publish = node.sent.append
+    node.fake_clock = _Clock(node._start_ns)
+    node.get_clock = lambda: node.fake_clock
     try:
-        camera, sent = _camera(context)
-        start = camera._start_ns
-        clock = _Clock(start)
-        camera.get_clock = lambda: clock
-        # On time (one tick slightly late), then 2.6 periods late: frames 5 and 6 never exist. FramePeriod
-        # trusts its period after 4 intervals, so the late tick comes after those.
-        for offset in (0, PERIOD_NS + PERIOD_NS // 10, 2 * PERIOD_NS, 3 * PERIOD_NS, 4 * PERIOD_NS,
-                       7 * PERIOD_NS + 6 * PERIOD_NS // 10, 8 * PERIOD_NS, 9 * PERIOD_NS + 1):
-            clock.ns = start + offset
-            camera._tick()
-        stamps = [time_to_ns(msg.header.stamp) for msg in sent]
-        indices = [(stamp - start) // PERIOD_NS for stamp in stamps]
-        assert indices == [0, 1, 2, 3, 4, 7, 8, 9]
-        assert all((stamp - start) % PERIOD_NS == 0 for stamp in stamps)  # on the camera's grid
-        assert camera.frames_published == 8
-        scene = MovingTexture(HEIGHT, WIDTH, MOTION)
-        for msg, index in zip(sent, indices, strict=True):
-            frame = np.frombuffer(msg.data, np.uint8).reshape(HEIGHT, WIDTH, 3)
-            np.testing.assert_array_equal(frame, scene.frame(index))  # content of the stamp's time
-        period = FramePeriod()
-        for stamp in stamps:
-            period.observe(stamp)
-        between = [period.frames_between(a, b) for a, b in zip(stamps, stamps[1:], strict=False)]
-        lost = [b - a - 1 for a, b in zip(indices, indices[1:], strict=False)]
-        assert between == lost == [0, 0, 0, 0, 2, 0, 0]
-        # A second tick at the same grid time publishes nothing, so no frame is sent twice.
-        camera._tick()
-        assert camera.frames_published == 8
-        camera.destroy_node()
+        yield node
     finally:
+        node.destroy_node()
         rclpy.try_shutdown(context=context)
 
 
-def test_the_clock_going_back_starts_the_sequence_again():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    try:
-        camera, sent = _camera(context)
-        start = camera._start_ns
-        clock = _Clock(start + 5 * PERIOD_NS)
-        camera.get_clock = lambda: clock
+def _frames(sent: list) -> list[np.ndarray]:
+    return [np.frombuffer(msg.data, np.uint8).reshape(HEIGHT, WIDTH, 3) for msg in sent]
+
+
+def test_a_late_tick_loses_frames_and_the_stamps_count_them(camera):
+    start = camera._start_ns
+    # On time (one tick slightly late), then 2.6 periods late: frames 5 and 6 never exist. FramePeriod
+    # trusts its period after 4 intervals, so the late tick comes after those.
+    for offset in (0, PERIOD_NS + PERIOD_NS // 10, 2 * PERIOD_NS, 3 * PERIOD_NS, 4 * PERIOD_NS,
+                   7 * PERIOD_NS + 6 * PERIOD_NS // 10, 8 * PERIOD_NS, 9 * PERIOD_NS + 1):
+        camera.fake_clock.ns = start + offset
         camera._tick()
-        clock.ns = start + PERIOD_NS  # a bag loop under use_sim_time
+    stamps = [time_to_ns(msg.header.stamp) for msg in camera.sent]
+    indices = [(stamp - start) // PERIOD_NS for stamp in stamps]
+    assert indices == [0, 1, 2, 3, 4, 7, 8, 9]
+    assert all((stamp - start) % PERIOD_NS == 0 for stamp in stamps)  # on the camera's grid
+    assert camera.frames_published == 8
+    scene = MovingTexture(HEIGHT, WIDTH, MOTION)
+    for frame, index in zip(_frames(camera.sent), indices, strict=True):
+        np.testing.assert_array_equal(frame, scene.frame(index))  # the content of the stamp's time
+    period = FramePeriod()
+    for stamp in stamps:
+        period.observe(stamp)
+    between = [period.frames_between(a, b) for a, b in zip(stamps, stamps[1:], strict=False)]
+    lost = [b - a - 1 for a, b in zip(indices, indices[1:], strict=False)]
+    assert between == lost == [0, 0, 0, 0, 2, 0, 0]
+    # A second tick at the same grid time publishes nothing, so no frame is sent twice.
+    camera._tick()
+    assert camera.frames_published == 8
+
+
+def test_the_clock_going_back_starts_the_sequence_again(camera):
+    start = camera._start_ns
+    for offset in (5 * PERIOD_NS, PERIOD_NS, 2 * PERIOD_NS):  # back after the first: a bag loop, sim time
+        camera.fake_clock.ns = start + offset
         camera._tick()
-        clock.ns += PERIOD_NS
-        camera._tick()
-        stamps = [time_to_ns(msg.header.stamp) for msg in sent]
-        assert stamps == [start + 5 * PERIOD_NS, start + PERIOD_NS, start + 2 * PERIOD_NS]
-        scene = MovingTexture(HEIGHT, WIDTH, MOTION)
-        frames = [np.frombuffer(msg.data, np.uint8).reshape(HEIGHT, WIDTH, 3) for msg in sent]
-        np.testing.assert_array_equal(frames[1], scene.frame(0))
-        np.testing.assert_array_equal(frames[2], scene.frame(1))
-        camera.destroy_node()
-    finally:
-        rclpy.try_shutdown(context=context)
+    stamps = [time_to_ns(msg.header.stamp) for msg in camera.sent]
+    assert stamps == [start + 5 * PERIOD_NS, start + PERIOD_NS, start + 2 * PERIOD_NS]
+    scene = MovingTexture(HEIGHT, WIDTH, MOTION)
+    frames = _frames(camera.sent)
+    np.testing.assert_array_equal(frames[0], scene.frame(5))
+    np.testing.assert_array_equal(frames[1], scene.frame(0))
+    np.testing.assert_array_equal(frames[2], scene.frame(1))
