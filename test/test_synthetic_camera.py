@@ -12,7 +12,7 @@ import pytest
 import rclpy
 from rclpy.parameter import Parameter
 
-from lfn2_ros.node.conversions import time_to_ns
+from lfn2_ros.node.conversions import image_to_bgr8, time_to_ns
 from lfn2_ros.node.stamps import FramePeriod
 from lfn2_ros.node.synthetic_camera import MovingTexture, SyntheticCamera
 
@@ -49,10 +49,6 @@ def camera():
         rclpy.try_shutdown(context=context)
 
 
-def _frames(sent: list) -> list[np.ndarray]:
-    return [np.frombuffer(msg.data, np.uint8).reshape(HEIGHT, WIDTH, 3) for msg in sent]
-
-
 def test_a_late_tick_loses_frames_and_the_stamps_count_them(camera):
     start = camera._start_ns
     # On time (one tick slightly late), then 2.6 periods late: frames 5 and 6 never exist. FramePeriod
@@ -67,7 +63,7 @@ def test_a_late_tick_loses_frames_and_the_stamps_count_them(camera):
     assert all((stamp - start) % PERIOD_NS == 0 for stamp in stamps)  # on the camera's grid
     assert camera.frames_published == 8
     scene = MovingTexture(HEIGHT, WIDTH, MOTION)
-    for frame, index in zip(_frames(camera.sent), indices, strict=True):
+    for frame, index in zip(map(image_to_bgr8, camera.sent), indices, strict=True):
         np.testing.assert_array_equal(frame, scene.frame(index))  # the content of the stamp's time
     period = FramePeriod()
     for stamp in stamps:
@@ -88,7 +84,7 @@ def test_the_clock_going_back_starts_the_sequence_again(camera):
     stamps = [time_to_ns(msg.header.stamp) for msg in camera.sent]
     assert stamps == [start + 5 * PERIOD_NS, start + PERIOD_NS, start + 2 * PERIOD_NS]
     scene = MovingTexture(HEIGHT, WIDTH, MOTION)
-    frames = _frames(camera.sent)
+    frames = [image_to_bgr8(msg) for msg in camera.sent]
     np.testing.assert_array_equal(frames[0], scene.frame(5))
     np.testing.assert_array_equal(frames[1], scene.frame(0))
     np.testing.assert_array_equal(frames[2], scene.frame(1))
