@@ -76,6 +76,7 @@ def _add_data_arguments(p: argparse.ArgumentParser) -> None:
                    'rigid (no photometric changes), chairs_still (chairs with 40 %% still pairs), '
                    'chairs_far (chairs with twice the share of 40-100 px motions, for 384x512 crops), '
                    'chairs_far_still (chairs_far with 40 %% still pairs), '
+                   'chairs_half_still (chairs with 50 %% still pairs), '
                    'easy (motions to 40 px, few objects) or translation '
                    '(one plane, pure translation to 40 px: the warm-up from scratch)')
     p.add_argument('--max-motion', type=float, default=None, help='bound of the translation tail, px (100)')
