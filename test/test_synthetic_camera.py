@@ -88,3 +88,15 @@ def test_the_clock_going_back_starts_the_sequence_again(camera):
     np.testing.assert_array_equal(frames[0], scene.frame(5))
     np.testing.assert_array_equal(frames[1], scene.frame(0))
     np.testing.assert_array_equal(frames[2], scene.frame(1))
+
+
+def test_frames_stay_exact_after_a_long_run():
+    # Hours at 30 Hz are millions of frames: the shift must not lose precision. The texture repeats with
+    # its size (2x the frame), so with whole-pixel motions frame k and frame k + one full period are equal.
+    scene = MovingTexture(16, 24, (2.0, 1.0))
+    period = 96  # x repeats every 48 / 2 = 24 frames, y every 32 / 1 = 32: both every 96
+    far = 10**7 * period
+    np.testing.assert_array_equal(scene.frame(far + 5), scene.frame(5))
+    # a sub-pixel motion: the far frame is still the texture shifted by exactly index x motion
+    sub = MovingTexture(16, 24, (0.25, 0.5))
+    np.testing.assert_array_equal(sub.frame(far + 3), sub.frame(3))

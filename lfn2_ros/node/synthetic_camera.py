@@ -15,6 +15,8 @@ the gap, the flow node's ``frames_skipped`` counts it, and stamps and content ne
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
@@ -71,7 +73,12 @@ class MovingTexture:
             (height, width, 3) uint8 BGR; pixel x shows texture(x - index * motion).
 
         """
-        dx, dy = (index * m for m in self.motion_px)
+        # The texture is periodic with its own size, so the shift is taken modulo that period, in float64:
+        # a raw index * motion passed to warpAffine as float32 would lose sub-pixel precision after hours
+        # of frames (at 2 px per frame, 0.25 px steps past a million frames).
+        period_y, period_x = self.texture.shape[:2]
+        dx = math.fmod(index * self.motion_px[0], period_x)
+        dy = math.fmod(index * self.motion_px[1], period_y)
         # warpAffine maps dst(x) = src(M^-1 x) = src(x - t): content moves by +t.
         matrix = np.float32([[1.0, 0.0, dx], [0.0, 1.0, dy]])
         return cv2.warpAffine(self.texture, matrix, (self.width, self.height), flags=cv2.INTER_LINEAR,
