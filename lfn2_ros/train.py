@@ -145,7 +145,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--checkpoint-every', type=int, default=50)
     p.add_argument('--no-progress', action='store_true', help='no tqdm progress bar')
     p.add_argument('--export', type=Path, default=None,
-                   help='after training, write the last stage as shipped weights (lfn2_ros_default_v3)')
+                   help='after training, write the last stage as shipped weights (lfn2_ros_default_v4)')
     p.add_argument('--export-dtype', default='auto', choices=('auto', 'float32', 'float16'))
     p.add_argument('--carry', type=Path, default=None,
                    help='carry folder to commit between sessions (e.g. training_state): unpacked into --out '

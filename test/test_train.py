@@ -115,7 +115,7 @@ def test_cli_runs_and_exports(tmp_path):
     model = load_checkpoint(tmp_path / 'w.pth')
     assert model.variant.alias == 'pre_M6S6'
     meta = read_checkpoint(tmp_path / 'w.pth')[1]
-    assert meta['name'] == 'lfn2_ros_default_v3' and 'LiteFlowNet2' in meta['architecture']
+    assert meta['name'] == 'lfn2_ros_default_v4' and 'LiteFlowNet2' in meta['architecture']
     assert meta['dtype'] in ('float16', 'float32')
 
 

@@ -20,7 +20,7 @@ from lfn2_ros.training.health import check_state_dict
 
 __all__ = ['ARCHITECTURE', 'DEFAULT_NAME', 'compare_fp16', 'export_weights']
 
-DEFAULT_NAME = 'lfn2_ros_default_v3'
+DEFAULT_NAME = 'lfn2_ros_default_v4'
 """Name of the weights this package trains and ships (not an mmflow model-zoo checkpoint)."""
 
 ARCHITECTURE = 'LiteFlowNet2 (Hui et al., TPAMI 2020), full model: mmflow pre_M3S3R3 module layout'
