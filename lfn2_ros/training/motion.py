@@ -98,8 +98,8 @@ PRESETS: dict[str, PairConfig] = {
     'chairs_far_still': PairConfig(tail_share=0.5, min_translation_px=4.0,
                                    static_share=0.2, near_static_share=0.2),
     # chairs with half the pairs still (25 % static, 25 % near-static): the flow on identical noisy frames
-    # fell with the still share in every run so far (0.32 px at 8 %, 0.22 px at 20 % of each), and
-    # chairs' own motions keep a 40 px shift from reading larger, as chairs_far's tail made it
+    # fell as the still share rose (0.32 px at 8 %, 0.22 px at 20 % of each), and chairs' own motions are
+    # meant to stop a 40 px shift from reading ever larger, as chairs_far's tail made it (README, session 9)
     'chairs_half_still': PairConfig(static_share=0.25, near_static_share=0.25),
     # the warm-up of a network trained from scratch: one textured plane under a pure translation (typically
     # 6 px, to 40 px), the easiest case for the correlation. With the default body (median 2 px) most pairs
